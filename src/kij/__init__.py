@@ -1,0 +1,1 @@
+"""kij — kernel · IPython · Jupyter."""
