@@ -1,0 +1,3 @@
+from kij.cli import main
+
+main()

@@ -1,0 +1,112 @@
+"""kij's command line: one thin command per lesson (parse → run the lesson → render).
+
+Everything heavy is imported inside the command that needs it. `kij --help` is
+answered from the COMMANDS table below without importing typer or rich at all,
+so it returns at once; `kij COMMAND --help` is typer's full help.
+
+Exit codes: 0 ok, 1 the kernel failed (died, hung), 2 bad input, 130 after Ctrl-C,
+143 after SIGTERM — always after every kernel kij started has been shut down.
+"""
+
+import sys
+
+# The one list of commands: the quick help and typer's help both read it.
+COMMANDS = {
+    "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
+    "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
+}
+
+ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
+
+
+def quick_help() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [ABOUT, "", "Usage: kij COMMAND [OPTIONS]", "", "Commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", "Run `kij COMMAND --help` for a command's options (most take --json)."]
+    return "\n".join(lines)
+
+
+def build_app():
+    """The typer app. Built on demand so that importing this module costs nothing."""
+    from typing import Annotated, Optional
+
+    import typer
+
+    app = typer.Typer(add_completion=False, no_args_is_help=True, help=ABOUT)
+    JsonFlag = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON document, no markup.")]
+    Timeout = Annotated[float, typer.Option("--timeout", help="Seconds a cell may run before kij interrupts it.")]
+
+    @app.command(help=COMMANDS["state"])
+    def state(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
+        from kij.lessons import state as lesson
+
+        show(lesson.run(timeout=timeout), json, "state")
+
+    @app.command(help=COMMANDS["swap"])
+    def swap(
+        kernel: Annotated[
+            Optional[list[str]],
+            typer.Option("--kernel", "-k", help="A kernelspec to drive (repeatable). Default: python3 and bash."),
+        ] = None,
+        json: JsonFlag = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij.lessons import swap as lesson
+
+        show(lesson.run(kernel, timeout=timeout), json, "swap")
+
+    return app
+
+
+def show(result, as_json: bool, view: str) -> None:
+    """Render a lesson's result: JSON for programs, the lesson's rich view for people."""
+    import importlib
+
+    from kij import views
+
+    if as_json:
+        views.print_json(result)
+    else:
+        importlib.import_module(f"kij.views.{view}").render(result)
+
+
+def run(argv: list[str]) -> int:
+    """Run one kij command; return its exit code. Never lets a traceback through
+    for a user's mistake or a kernel's fault."""
+    from typer import main as typer_main
+    from typer.exceptions import TyperException
+
+    from kij import kernel, views
+    from kij.errors import KijError, Terminated
+
+    kernel.raise_on_sigterm()
+    kernel.boot_indicator = views.booting
+    try:
+        command = typer_main.get_command(build_app())
+        code = command.main(argv, prog_name="kij", standalone_mode=False)
+    except KijError as exc:
+        views.error_line(str(exc))
+        return exc.exit_code
+    except TyperException as exc:  # bad flag, missing value, unknown command
+        views.error_line(exc.format_message())
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        code = 130
+    except Terminated:
+        return 143
+    if code == 130:
+        views.error_line("interrupted; every kernel kij started has been shut down")
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv in ([], ["--help"], ["-h"]):
+        print(quick_help())
+        sys.exit(0)
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

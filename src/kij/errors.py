@@ -1,0 +1,37 @@
+"""The two kinds of failure kij reports, and the exit code each one means.
+
+A user's mistake (unknown kernel, missing file, bad flag) is a UserError: one line on
+stderr, exit 2. Something that went wrong on the kernel's side (it died, it hung) is a
+KernelFault: what happened and what to do, exit 1. The CLI turns both into a message;
+nobody ever sees a traceback for them.
+"""
+
+
+class KijError(Exception):
+    """Base for failures kij explains in words instead of a traceback."""
+
+    exit_code = 1
+
+
+class UserError(KijError):
+    """The input was wrong: exit 2."""
+
+    exit_code = 2
+
+
+class KernelFault(KijError):
+    """The kernel failed us (died, hung, never answered): exit 1."""
+
+    exit_code = 1
+
+
+class KernelDied(KernelFault):
+    """The kernel process is gone."""
+
+
+class KernelTimeout(KernelFault):
+    """The kernel did not finish in time, even after an interrupt."""
+
+
+class Terminated(BaseException):
+    """Raised by kij's SIGTERM handler so that every `finally` runs (exit 143)."""

@@ -1,0 +1,480 @@
+"""Kernel lifecycle: start, attach, restart and shut down kernels — and never leak one.
+
+Every lesson gets its kernels from here, through jupyter_client:
+
+    with started(["python3", "bash"]) as (py, sh):   # both boot at the same time
+        py.execute("secret = 6 * 7")
+
+    with attached("kernel-1234.json") as k:           # someone else's kernel
+        k.execute("secret")                           # ... which kij never shuts down
+
+The promises this module keeps:
+
+* every kernel kij starts is shut down and its connection file removed on every path:
+  normal end, exception, Ctrl-C, SIGTERM (the CLI turns SIGTERM into `Terminated`,
+  so the `finally` below runs). Start and shutdown are short critical sections during
+  which Ctrl-C/SIGTERM are held back and re-raised afterwards, so a signal can never
+  strike between "process spawned" and "process recorded";
+* the kernel's own stdout/stderr (ipykernel's start-up warnings, its log lines) go to
+  a private unlinked temporary file, never to kij's terminal; `Kernel.log()` reads it;
+* waiting is always on the protocol (a reply, status idle, the heartbeat) with a
+  timeout — never a sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator
+
+from kij.errors import KernelDied, KernelFault, KernelTimeout, Terminated, UserError
+
+BOOT_TIMEOUT = 60.0
+POLL_MS = 200  # how often a wait wakes up to check the kernel is still alive
+
+# The CLI may replace this with a spinner; the lifecycle itself never renders.
+boot_indicator: Callable[[list[str]], ContextManager] = lambda names: contextlib.nullcontext()
+
+
+# --- the result of running one cell -------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """What one execute_request produced, gathered from shell and iopub."""
+
+    code: str
+    status: str = ""  # "ok" | "error" | "aborted"
+    execution_count: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None  # execute_result's text/plain
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: list[str] = field(default_factory=list)
+    user_expressions: dict = field(default_factory=dict)
+    msg_types: list[str] = field(default_factory=list)  # iopub + shell, in arrival order
+    elapsed_ms: float = 0.0
+
+
+# --- installed kernelspecs ----------------------------------------------------------
+
+
+def kernelspecs() -> dict[str, str]:
+    """Installed kernelspec names → their resource directories."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager().find_kernel_specs()
+
+
+def check_kernel_names(names: list[str]) -> None:
+    """Raise a UserError naming what exists if any name is not an installed kernelspec."""
+    known = kernelspecs()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(
+            f"no kernel named {', '.join(map(repr, unknown))}; "
+            f"installed kernelspecs: {', '.join(sorted(known))}"
+        )
+
+
+# --- signals ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C and SIGTERM for a short critical section, then deliver them.
+
+    A recording handler (not SIG_IGN, which a child process would inherit) notes the
+    signal; when the section ends the original handler gets it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in saved:
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        for s in pending[:1]:
+            os.kill(os.getpid(), s)  # re-deliver to the real handler
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated`, so cleanup runs as it does for Ctrl-C."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# --- one kernel ---------------------------------------------------------------------
+
+
+class Kernel:
+    """A kernel kij talks to: its client, and its manager if kij started it."""
+
+    def __init__(self, name: str, client, manager=None, log_file=None, connection_file=""):
+        self.name = name
+        self.client = client  # jupyter_client BlockingKernelClient
+        self.manager = manager  # jupyter_client KernelManager, or None when attached
+        self._log_file = log_file
+        self.connection_file = connection_file
+        self.info: dict = {}  # the kernel_info_reply content, filled in by wait_ready
+        self.boot_ms: float = 0.0
+        self.boot_error: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        """True when kij started this kernel (and so must shut it down)."""
+        return self.manager is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The kernel process's PID as the launcher knows it (None when attached)."""
+        if self.manager is None or self.manager.provisioner is None:
+            return None
+        return getattr(self.manager.provisioner, "pid", None)
+
+    @property
+    def connection_info(self) -> dict:
+        """Ports, address, transport and key: what the connection file says."""
+        return self.client.get_connection_info(session=False)
+
+    def log(self) -> str:
+        """Everything the kernel process wrote to stdout/stderr so far."""
+        if self._log_file is None or self._log_file.closed:
+            return ""
+        fd = self._log_file.fileno()
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        return data.decode("utf-8", "replace")
+
+    def is_alive(self) -> bool:
+        if self.manager is not None:
+            return self.manager.is_alive()
+        # Attached: only the heartbeat can tell. Its thread says False only after a
+        # ping went unanswered for time_to_dead (1 s); None means "no verdict yet".
+        return getattr(self.client.hb_channel, "_beating", None) is not False
+
+    def _check_alive(self, doing: str) -> None:
+        if not self.is_alive():
+            raise KernelDied(f"the {self.name} kernel died {doing}{_log_tail(self.log())}")
+
+    # -- talking to it --
+
+    def wait_ready(self, timeout: float = BOOT_TIMEOUT) -> dict:
+        """Block until the kernel answers kernel_info on shell *and* iopub is live.
+
+        The shell reply proves the kernel is up; the matching `status: idle` on iopub
+        proves our SUB socket is subscribed, so no broadcast of the next cell is lost.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg_id = self.client.kernel_info()
+            reply = None
+            got_idle = False
+            resend_at = time.monotonic() + 1.0
+            while time.monotonic() < min(resend_at, deadline) and not (reply and got_idle):
+                self._check_alive("while starting")
+                for channel, msg in self._poll(POLL_MS):
+                    if msg["parent_header"].get("msg_id") != msg_id:
+                        continue
+                    if channel == "shell":
+                        reply = msg
+                    elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                        got_idle = True
+            if reply and got_idle:
+                self.info = reply["content"]
+                return self.info
+            if reply:  # shell works, iopub not yet subscribed: ask again
+                continue
+        raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{_log_tail(self.log())}")
+
+    def kernel_info(self, timeout: float = 10.0) -> dict:
+        """Send kernel_info_request on shell and return the reply's content."""
+        msg_id = self.client.kernel_info()
+        return self._shell_reply(msg_id, timeout, "kernel_info")["content"]
+
+    def execute(
+        self,
+        code: str,
+        timeout: float = 30.0,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: dict | None = None,
+    ) -> Cell:
+        """Run one cell and gather what it produced until the kernel is idle again.
+
+        On timeout the kernel is interrupted (SIGINT if kij started it, interrupt_request
+        on control otherwise) and KernelTimeout is raised; if the process dies,
+        KernelDied is raised instead of waiting forever.
+        """
+        cell = Cell(code=code)
+        start = time.monotonic()
+        msg_id = self.client.execute(
+            code, silent=silent, store_history=store_history,
+            user_expressions=user_expressions or {}, allow_stdin=False,
+        )
+        reply = None
+        idle = False
+        deadline = start + timeout
+        while not (reply and idle):
+            if time.monotonic() > deadline:
+                self.interrupt()
+                raise KernelTimeout(
+                    f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel"
+                )
+            self._check_alive("while running the cell")
+            for channel, msg in self._poll(POLL_MS):
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                cell.msg_types.append(msg["msg_type"])
+                if channel == "shell":
+                    reply = msg
+                else:
+                    idle = idle or _gather(cell, msg)
+        content = reply["content"]
+        cell.status = content.get("status", "")
+        cell.execution_count = content.get("execution_count", cell.execution_count)
+        cell.user_expressions = content.get("user_expressions", {})
+        if cell.status == "error" and cell.ename is None:
+            cell.ename, cell.evalue = content.get("ename"), content.get("evalue")
+            cell.traceback = content.get("traceback", [])
+        cell.elapsed_ms = (time.monotonic() - start) * 1000
+        return cell
+
+    def interrupt(self, timeout: float = 5.0) -> None:
+        """Interrupt the running cell: the way the kernelspec asks, through jupyter_client."""
+        if self.manager is not None:
+            self.manager.interrupt_kernel()
+            return
+        msg = self.client.session.msg("interrupt_request", {})
+        self.client.control_channel.send(msg)
+        try:
+            self._reply_on(self.client.control_channel, msg["header"]["msg_id"], timeout, "interrupt")
+        except KernelFault:
+            pass  # best effort: the caller is already reporting a timeout
+
+    def restart(self, timeout: float = BOOT_TIMEOUT) -> None:
+        """Restart a kernel kij started: a new process on the same ports, empty state."""
+        if self.manager is None:
+            raise UserError("kij does not restart a kernel it only attached to")
+        with signals_deferred():
+            self.manager.restart_kernel(now=False)
+        self.wait_ready(timeout)
+
+    # -- plumbing --
+
+    def _poll(self, timeout_ms: int) -> list[tuple[str, dict]]:
+        """Wait up to timeout_ms for shell or iopub messages; return all that arrived."""
+        import zmq
+
+        channels = {"shell": self.client.shell_channel, "iopub": self.client.iopub_channel}
+        poller = zmq.Poller()
+        for ch in channels.values():
+            poller.register(ch.socket, zmq.POLLIN)
+        ready = dict(poller.poll(timeout_ms))
+        got = []
+        for name, ch in channels.items():
+            if ch.socket in ready:
+                while ch.msg_ready():
+                    got.append((name, ch.get_msg(timeout=0)))
+        return got
+
+    def _shell_reply(self, msg_id: str, timeout: float, what: str) -> dict:
+        return self._reply_on(self.client.shell_channel, msg_id, timeout, what)
+
+    def _reply_on(self, channel, msg_id: str, timeout: float, what: str) -> dict:
+        import zmq
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(f"while waiting for the {what} reply")
+            if channel.socket.poll(POLL_MS, zmq.POLLIN):
+                msg = channel.get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg
+        raise KernelFault(f"the {self.name} kernel sent no {what} reply within {timeout:g} s")
+
+
+def _gather(cell: Cell, msg: dict) -> bool:
+    """Fold one iopub message into the cell; True when it is `status: idle`."""
+    kind, content = msg["msg_type"], msg["content"]
+    if kind == "stream":
+        if content["name"] == "stdout":
+            cell.stdout += content["text"]
+        else:
+            cell.stderr += content["text"]
+    elif kind == "execute_result":
+        cell.result = content["data"].get("text/plain")
+        cell.execution_count = content.get("execution_count")
+    elif kind == "error":
+        cell.ename, cell.evalue = content["ename"], content["evalue"]
+        cell.traceback = content["traceback"]
+    elif kind == "status":
+        return content["execution_state"] == "idle"
+    return False
+
+
+def _log_tail(log: str, lines: int = 3) -> str:
+    tail = [line for line in log.strip().splitlines() if line.strip()][-lines:]
+    return ("; its last words: " + " | ".join(tail)) if tail else ""
+
+
+# --- starting and attaching ---------------------------------------------------------
+
+
+def _launch(name: str, env: dict | None = None) -> Kernel:
+    """Spawn one kernel process (no waiting). Called with signals deferred."""
+    from jupyter_client.manager import KernelManager
+
+    log_file = tempfile.TemporaryFile(prefix="kij-kernel-log-")
+    manager = KernelManager(kernel_name=name, connection_file=_new_connection_file())
+    kernel = Kernel(name, client=None, manager=manager, log_file=log_file)
+    try:
+        extra = {"env": env} if env is not None else {}
+        manager.start_kernel(stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, **extra)
+    except Exception as exc:  # e.g. the kernelspec's executable does not exist
+        _cleanup_manager(manager)
+        log_file.close()
+        raise KernelFault(f"could not start the {name} kernel: {exc}") from None
+    kernel.connection_file = manager.connection_file
+    kernel.client = manager.client()
+    kernel.client.start_channels()
+    return kernel
+
+
+def _new_connection_file() -> str:
+    """A fresh path in Jupyter's runtime directory, where JupyterLab keeps its own."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    return str(runtime / f"kernel-kij-{uuid.uuid4().hex[:12]}.json")
+
+
+def _cleanup_manager(manager) -> None:
+    with contextlib.suppress(Exception):
+        manager.cleanup_resources()
+
+
+@contextlib.contextmanager
+def started(
+    names: list[str],
+    timeout: float = BOOT_TIMEOUT,
+    keep_failed: bool = False,
+    env: dict | None = None,
+) -> Iterator[list[Kernel]]:
+    """Start kernels by kernelspec name, all at once; shut every one down on exit.
+
+    All processes are spawned first, then waited on, so the boots overlap and the
+    whole takes about as long as the slowest kernel. With keep_failed, a kernel that
+    dies or never answers is returned with `boot_error` set instead of raising.
+    """
+    check_kernel_names(names)
+    kernels: list[Kernel] = []
+    try:
+        for name in names:
+            with signals_deferred():
+                kernels.append(_launch(name, env))
+        t0 = time.monotonic()
+        with boot_indicator(names):
+            for kernel in kernels:
+                try:
+                    kernel.wait_ready(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+                except KernelFault as exc:
+                    if not keep_failed:
+                        raise
+                    kernel.boot_error = str(exc)
+                kernel.boot_ms = (time.monotonic() - t0) * 1000
+        yield kernels
+    finally:
+        shutdown(kernels)
+
+
+def shutdown(kernels: list[Kernel]) -> None:
+    """Shut down the kernels kij started (all at once) and remove their connection files.
+
+    Politely first (shutdown_request), then jupyter_client kills whatever has not
+    exited. Attached kernels only lose our sockets. Signals are held back meanwhile,
+    so a second Ctrl-C cannot leave a process behind.
+    """
+    with signals_deferred():
+        owned = [k for k in kernels if k.owned]
+        for k in owned:
+            with contextlib.suppress(Exception):
+                if k.manager.is_alive():
+                    k.manager.request_shutdown()
+        for k in owned:
+            with contextlib.suppress(Exception):
+                k.manager.finish_shutdown()
+            with contextlib.suppress(Exception):
+                if k.manager.is_alive():
+                    k.manager._kill_kernel()
+            _cleanup_manager(k.manager)
+            with contextlib.suppress(Exception):
+                os.unlink(k.manager.connection_file)
+        for k in kernels:
+            if k.client is not None:
+                with contextlib.suppress(Exception):
+                    k.client.stop_channels()
+            if k._log_file is not None:
+                k._log_file.close()
+
+
+def read_connection_file(path: str | Path) -> dict:
+    """Load and check a connection file; a UserError says what is wrong with it."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"no such connection file: {p}")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read connection file {p}: {exc.__class__.__name__}") from None
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        raise UserError(f"{p} is not a connection file (not JSON)") from None
+    needed = ["ip", "transport", "key", "signature_scheme", "shell_port", "iopub_port",
+              "stdin_port", "control_port", "hb_port"]
+    missing = [k for k in needed if not isinstance(info, dict) or k not in info]
+    if missing:
+        raise UserError(f"{p} is not a connection file (missing {', '.join(missing)})")
+    return info
+
+
+@contextlib.contextmanager
+def attached(connection_file: str | Path, timeout: float = 10.0) -> Iterator[Kernel]:
+    """Connect to a running kernel through its connection file. Never shuts it down."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    info = read_connection_file(connection_file)
+    client = BlockingKernelClient()
+    client.load_connection_info(info)
+    client.start_channels()
+    kernel = Kernel("attached", client=client, connection_file=str(connection_file))
+    try:
+        try:
+            kernel.wait_ready(timeout)
+        except KernelFault:
+            raise KernelFault(
+                f"no kernel is answering at the address in {connection_file} — is it still running?"
+            ) from None
+        yield kernel
+    finally:
+        shutdown([kernel])

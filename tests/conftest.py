@@ -1,0 +1,110 @@
+"""Shared test machinery: run kij as a real subprocess and prove it left nothing behind.
+
+Each run gets its own Jupyter runtime directory (so its connection files are easy to
+find) and a unique marker in its environment. Kernel processes — and their children,
+like the bash under bash_kernel — inherit that environment, so after the command we
+can scan /proc for any process still carrying the marker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MARK = "KIJ_TEST_MARK"
+
+
+def processes_with(marker: str) -> list[str]:
+    """Command lines of live processes whose environment carries marker."""
+    found = []
+    needle = f"{MARK}={marker}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                status = (proc / "status").read_text()
+                if "State:\tZ" not in status:  # a zombie already exited
+                    found.append(f"{proc.name}: {cmd.strip()}")
+        except OSError:
+            continue
+    return found
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
+    """Poll an observable condition (a file appears, a process goes) with a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class KijRunner:
+    """Runs `python -m kij …` in a sandbox of its own and checks the aftermath."""
+
+    def __init__(self, tmp_path: Path):
+        self.marker = uuid.uuid4().hex
+        self.runtime = tmp_path / "runtime"
+        self.runtime.mkdir()
+        self.env = dict(os.environ)
+        self.env.update({
+            MARK: self.marker,
+            "JUPYTER_RUNTIME_DIR": str(self.runtime),
+            "COLUMNS": "100",
+            "PYTHONUNBUFFERED": "1",
+        })
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "kij", *args]
+
+    def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command(*args), env={**self.env, **(env or {})}, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 90) -> Run:
+        proc = self.popen(*args, env=env)
+        out, err = proc.communicate(timeout=timeout)
+        self.assert_clean()
+        return Run(proc.returncode, out, err)
+
+    def connection_files(self) -> list[Path]:
+        return sorted(self.runtime.glob("kernel-*.json"))
+
+    def assert_clean(self) -> None:
+        """No process from this run survives and no connection file is left."""
+        # a kernel told to exit may need a moment to be reaped by the kernel itself
+        try:
+            wait_until(lambda: not processes_with(self.marker), timeout=5, what="processes to exit")
+        except AssertionError:
+            pass
+        assert processes_with(self.marker) == []
+        assert self.connection_files() == []
+
+
+@pytest.fixture
+def kij(tmp_path) -> KijRunner:
+    return KijRunner(tmp_path)
+
+
+def no_traceback(text: str) -> bool:
+    return "Traceback" not in text
