@@ -38,6 +38,11 @@ from typing import Callable, ContextManager, Iterator
 from kij.errors import KernelDied, KernelFault, KernelTimeout, Terminated, UserError
 
 BOOT_TIMEOUT = 60.0
+# After shutdown_request, jupyter_client waits half of this for the process to exit,
+# then sends SIGTERM, then SIGKILL at the end. ipykernel 7 sometimes deadlocks while
+# flushing output at exit (seen with bash_kernel: the control thread waits on a flush
+# while the main thread joins it), which would cost 2.5 s of the default 5 s every time.
+SHUTDOWN_WAIT = 2.0
 POLL_MS = 200  # how often a wait wakes up to check the kernel is still alive
 
 # The CLI may replace this with a spinner; the lifecycle itself never renders.
@@ -342,7 +347,9 @@ def _launch(name: str, env: dict | None = None) -> Kernel:
     from jupyter_client.manager import KernelManager
 
     log_file = tempfile.TemporaryFile(prefix="kij-kernel-log-")
-    manager = KernelManager(kernel_name=name, connection_file=_new_connection_file())
+    manager = KernelManager(
+        kernel_name=name, connection_file=_new_connection_file(), shutdown_wait_time=SHUTDOWN_WAIT
+    )
     kernel = Kernel(name, client=None, manager=manager, log_file=log_file)
     try:
         extra = {"env": env} if env is not None else {}

@@ -21,8 +21,8 @@ def render(result: StateResult) -> None:
     con = console()
     heading(con, "kij state", "state lives in the kernel, not in the cells")
     con.print(
-        f"[dim]{result.kernel} kernel, PID {result.pid_before_restart}; connection file "
-        f"{result.connection_file}[/]\n"
+        f"[dim]{result.kernel} kernel, PID {result.pid_before_restart}\n"
+        f"connection file {result.connection_file}[/]\n"
     )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("step", no_wrap=True)
