@@ -5,7 +5,7 @@ real client (jupyter_client, with a real signed session) talks to the real proce
 and gets real answers. Each step's checks are the previous steps' checks plus its
 own, so a step passes only if everything before it still works.
 
-Does the work, returns a `CheckResult`; never prints (views/check.py renders it).
+`run(step)` does the work and returns a `CheckResult`; never prints (views/check.py renders it).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
+
+from kij.errors import UserError
 
 TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
 
@@ -70,18 +72,15 @@ class CheckResult:
     checks: list[Check] = field(default_factory=list)
     kernel_log: list[str] = field(default_factory=list)  # the process's own stderr, as evidence
     next_step: Step | None = None
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+    passed: bool = False  # every check ran and passed
 
 
 class Failed(Exception):
     """A check's expectation was not met; the message says what was seen instead."""
 
 
-class UnknownStep(ValueError):
-    pass
+class UnknownStep(UserError):
+    """No build step by that name (exit 2)."""
 
 
 def find_step(name: str) -> Step:
@@ -101,22 +100,23 @@ def default_script(step: Step) -> Path:
     return Path.cwd() / "demos" / "build" / f"{step.slug}.py"
 
 
-def run_check(step_name: str, script: Path | None = None) -> CheckResult:
+def run(step_name: str, script: Path | None = None) -> CheckResult:
+    """Run the step's script (the shipped one, or the learner's own) and check it."""
     step = find_step(step_name)
     script = Path(script) if script else default_script(step)
-    result = CheckResult(step, script, next_step=next((s for s in STEPS if s.number == step.number + 1), None))
     if not script.exists():
-        result.checks.append(Check("script exists", False, f"{script} not found"))
-        return result
+        raise UserError(f"{script} not found; pass your own script with --file")
+    result = CheckResult(step, script, next_step=next((s for s in STEPS if s.number == step.number + 1), None))
     if step.number == 1:
         result.checks.extend(check_repl(script))
-        return result
-    with running_kernel_script(script) as process:
-        for name, check in kernel_checks(step.number):
-            result.checks.append(run_one(name, check, process))
-            if not result.checks[-1].passed:
-                break  # later checks build on earlier ones
-        result.kernel_log = process.stderr_lines()
+    else:
+        with running_kernel_script(script) as process:
+            for name, check in kernel_checks(step.number):
+                result.checks.append(run_one(name, check, process))
+                if not result.checks[-1].passed:
+                    break  # later checks build on earlier ones
+            result.kernel_log = process.stderr_lines()
+    result.passed = bool(result.checks) and all(c.passed for c in result.checks)
     return result
 
 

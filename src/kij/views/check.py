@@ -1,4 +1,4 @@
-"""Rich rendering (and the JSON form) of a `kij check` result; knows nothing about how it was obtained."""
+"""Draws `kij check`: which step, each check with its evidence, and what the next step needs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from rich.table import Table
 from rich.text import Text
 
 from kij.lessons.check import STEPS, CheckResult
+from kij.views import console
 
 
-def render(result: CheckResult) -> RenderableType:
+def render(result: CheckResult) -> None:
+    console().print(renderable(result))
+
+
+def renderable(result: CheckResult) -> RenderableType:
     step = result.step
     parts: list[RenderableType] = []
     mark, style = ("✓", "green") if result.passed else ("✗", "red")
@@ -33,18 +38,3 @@ def render(result: CheckResult) -> RenderableType:
     else:
         parts.append(Text(f"That was the last of the {len(STEPS)} steps: you have a Jupyter kernel.", "bold"))
     return Group(*parts)
-
-
-def to_dict(result: CheckResult) -> dict:
-    return {
-        "step": result.step.number,
-        "title": result.step.title,
-        "script": str(result.script),
-        "passed": result.passed,
-        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks],
-        "needs": result.step.needs,
-        "next": None if result.next_step is None else {"step": result.next_step.number,
-                                                       "title": result.next_step.title,
-                                                       "needs": result.next_step.needs},
-        "kernel_log": result.kernel_log,
-    }
