@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
     "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
+    "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
@@ -29,6 +30,7 @@ def quick_help() -> str:
 
 def build_app():
     """The typer app. Built on demand so that importing this module costs nothing."""
+    from pathlib import Path
     from typing import Annotated, Optional
 
     import typer
@@ -55,6 +57,21 @@ def build_app():
         from kij.lessons import swap as lesson
 
         show(lesson.run(kernel, timeout=timeout), json, "swap")
+
+    @app.command(help=COMMANDS["check"])
+    def check(
+        step: Annotated[str, typer.Argument(help="The step: 1-7, 03 or 03_sign_and_verify.")],
+        file: Annotated[
+            Optional[Path], typer.Option("--file", "-f", help="Check your own script instead of demos/build/'s.")
+        ] = None,
+        json: JsonFlag = False,
+    ) -> None:
+        from kij.lessons import check as lesson
+
+        result = lesson.run(step, file)
+        show(result, json, "check")
+        if not result.passed:
+            raise typer.Exit(1)
 
     return app
 

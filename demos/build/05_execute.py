@@ -1,0 +1,145 @@
+"""Step 05 — execute_request: run code in a namespace that lives between requests, and publish what happens.
+
+Around every request the kernel publishes `status: busy` … `status: idle` on iopub.
+For an execute_request, in between:
+
+    execute_input    the code, with its execution_count (In [n])
+    stream           what the code printed (name "stdout")
+    execute_result   the value of a trailing expression (Out[n]), as a mime bundle
+
+and the reply on shell carries status "ok" and the execution_count. This step's
+namespace is the REPL of step 01, now behind a socket.
+
+Check it: kij check 5
+"""
+
+import argparse
+import ast
+import contextlib
+import datetime
+import hmac
+import io
+import json
+import uuid
+
+import zmq
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-f", dest="connection_file", required=True)
+connection = json.load(open(parser.parse_args().connection_file))
+key = connection["key"].encode()
+session = uuid.uuid4().hex
+
+context = zmq.Context()
+
+
+def bind(channel: str, kind: int) -> zmq.Socket:
+    socket = context.socket(kind)
+    socket.bind(f"{connection['transport']}://{connection['ip']}:{connection[channel + '_port']}")
+    return socket
+
+
+shell = bind("shell", zmq.ROUTER)
+control = bind("control", zmq.ROUTER)
+stdin = bind("stdin", zmq.ROUTER)
+iopub = bind("iopub", zmq.PUB)
+hb = bind("hb", zmq.REP)
+
+seen_signatures = set()
+
+
+def sign(parts: list) -> bytes:
+    return hmac.new(key, b"".join(parts), "sha256").hexdigest().encode()
+
+
+def receive(socket: zmq.Socket):
+    """A verified message as a dict, or None."""
+    frames = socket.recv_multipart()
+    if b"<IDS|MSG>" not in frames:
+        return None
+    i = frames.index(b"<IDS|MSG>")
+    signature, parts = frames[i + 1], frames[i + 2 : i + 6]
+    if len(parts) < 4 or not hmac.compare_digest(signature, sign(parts)) or signature in seen_signatures:
+        return None
+    seen_signatures.add(signature)
+    try:
+        header, parent_header, metadata, content = [json.loads(p) for p in parts]
+    except ValueError:
+        return None
+    return {"identities": frames[:i], "header": header, "content": content}
+
+
+def send(socket: zmq.Socket, msg_type: str, content: dict, parent: dict, identities: list) -> None:
+    header = {"msg_id": uuid.uuid4().hex, "session": session, "username": "kernel", "msg_type": msg_type,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "version": "5.3"}
+    parts = [json.dumps(d).encode() for d in (header, parent["header"], {}, content)]
+    socket.send_multipart([*identities, b"<IDS|MSG>", sign(parts), *parts])
+
+
+def publish(msg_type: str, content: dict, parent: dict) -> None:
+    send(iopub, msg_type, content, parent, [msg_type.encode()])
+
+
+def kernel_info(content: dict, parent: dict) -> dict:
+    return {"status": "ok", "protocol_version": "5.3", "implementation": "build-step-05",
+            "implementation_version": "0.5", "banner": "step 05",
+            "language_info": {"name": "python", "mimetype": "text/x-python", "file_extension": ".py"}}
+
+
+namespace = {"__name__": "__main__"}
+execution_count = 0
+
+
+def run_cell(code: str):
+    tree = ast.parse(code, "<cell>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, "<cell>", "exec"), namespace)
+    if last is not None:
+        return eval(compile(last, "<cell>", "eval"), namespace)
+    return None
+
+
+def execute(content: dict, parent: dict) -> dict:
+    global execution_count
+    execution_count += 1
+    publish("execute_input", {"code": content["code"], "execution_count": execution_count}, parent)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        value = run_cell(content["code"])  # an exception here is step 06's business
+    if out.getvalue():
+        publish("stream", {"name": "stdout", "text": out.getvalue()}, parent)
+    if value is not None:
+        publish("execute_result", {"execution_count": execution_count,
+                                   "data": {"text/plain": repr(value)}, "metadata": {}}, parent)
+    return {"status": "ok", "execution_count": execution_count, "payload": [], "user_expressions": {}}
+
+
+handlers = {
+    "kernel_info_request": kernel_info,
+    "execute_request": execute,
+}
+
+
+def handle(socket: zmq.Socket) -> None:
+    msg = receive(socket)
+    if msg is None or msg["header"].get("msg_type") not in handlers:
+        return
+    msg_type = msg["header"]["msg_type"]
+    publish("status", {"execution_state": "busy"}, msg)
+    reply = handlers[msg_type](msg["content"], msg)
+    send(socket, msg_type.replace("_request", "_reply"), reply, msg, msg["identities"])
+    publish("status", {"execution_state": "idle"}, msg)
+
+
+poller = zmq.Poller()
+for socket in (shell, control, hb):
+    poller.register(socket, zmq.POLLIN)
+while True:
+    ready = dict(poller.poll())
+    if hb in ready:
+        hb.send(hb.recv())
+    for socket in (control, shell):
+        if socket in ready:
+            handle(socket)
