@@ -1,0 +1,146 @@
+"""Builds the companion notebook from the readable list of cells below, then runs it.
+
+This file is the notebook's source: edit the cells here, then
+
+    uv run python notebooks/build.py
+
+writes `notebooks/kij-companion.ipynb` and executes every cell in a real python3 kernel
+(nbclient), so the outputs committed with it are real. Diffs stay readable because
+the cells live here as plain text.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+NOTEBOOK = HERE / "kij-companion.ipynb"
+
+# (kind, source) pairs, in order. "md" is markdown, "code" is a code cell.
+CELLS: list[tuple[str, str]] = [
+    ("md", """\
+# kij companion — kernel · IPython · Jupyter, for those who click
+
+Each section mirrors a `kij` lesson. Run the cells top to bottom (**Run → Run All Cells**).
+Everything below is real: this notebook's kernel is a separate process, and some cells
+start *other* kernels and talk to them over ZeroMQ."""),
+    ("md", """\
+## 1. Which Python is my kernel?
+
+`sys.executable` is the interpreter *this kernel* runs. `!which python3` asks the shell's
+PATH — often a different Python. When an import works in your terminal but not here,
+check `sys.executable` first."""),
+    ("code", "import sys\nsys.executable"),
+    ("code", "!which python3"),
+    ("code", "sys.prefix"),
+    ("md", """\
+## 2. State lives in the kernel, not in the cells
+
+Cell A defines `secret`; cell B uses it — because both ran in the same process."""),
+    ("code", "secret = 6 * 7"),
+    ("code", "secret * 2"),
+    ("md", """\
+**Kernel → Restart** would empty that process. Rather than restart the kernel you are
+reading this with, this cell starts a *second* kernel with kij, gives it a `secret`,
+restarts it, and asks again: a new PID, and the name is gone."""),
+    ("code", """\
+from kij.kernel import started
+
+with started(["python3"]) as (other,):
+    other.execute("secret = 'set in the other kernel'")
+    before = other.pid
+    other.restart()
+    again = other.execute("secret")
+print(f"PID {before} → {other.pid} after the restart")
+print(f"{again.ename}: {again.evalue}")"""),
+    ("md", """\
+## 3. `_`, `In` and `Out` — IPython, not Python
+
+Plain Python has no `_` and no history lists. IPython (which this kernel wraps) keeps
+every input in `In` and every result in `Out`."""),
+    ("code", "2 + 2"),
+    ("code", "_ * 10"),
+    ("code", "In[-3:-1], Out[max(Out)]"),
+    ("md", """\
+## 4. Built-in magics
+
+Lines starting with `%` (and cells starting with `%%`) never reach Python: IPython
+intercepts them. We work in a temporary directory so nothing is left behind."""),
+    ("code", "import tempfile\nworkdir = tempfile.TemporaryDirectory()\n%cd {workdir.name}"),
+    ("code", "%timeit -n 1000 sum(range(100))"),
+    ("code", "%who"),
+    ("code", "%%writefile hello.py\nprint('hello from a file that a cell magic wrote')"),
+    ("code", "%run hello.py"),
+    ("md", "## 5. `!` — the shell, captured into Python"),
+    ("code", "listing = !ls\nlisting"),
+    ("code", "!echo the secret is {secret}"),
+    ("code", "%cd -q -\nworkdir.cleanup()"),
+    ("md", """\
+## 6. kij's own magics: a magic is just a registered function
+
+Not in `%lsmagic` until the extension registers them."""),
+    ("code", "'clap' in str(get_ipython().find_line_magic('clap'))"),
+    ("code", "%load_ext kij.magics"),
+    ("code", "%clap kernels hold state"),
+    ("code", "%%shout\nstate persists across cells"),
+    ("md", """\
+## 7. The frames of one execute_request — a kernel watching a kernel
+
+This cell uses kij to start a *second* kernel, opens kij's own ZeroMQ sockets onto it,
+and prints every multipart frame of one execute_request: routing identity, the
+`<IDS|MSG>` delimiter, the HMAC signature (recomputed and checked), header,
+parent_header, metadata, content."""),
+    ("code", """\
+from kij.lessons import frames as frames_lesson
+from kij.views import frames as frames_view
+
+capture = frames_lesson.run(code="x = 6 * 7; print('the answer is', x); x")
+frames_view.render(capture)"""),
+    ("md", """\
+## 8. Swap the kernel, keep the client
+
+The same client function `ask` that `kij swap` uses drives a bash kernel from here."""),
+    ("code", """\
+from kij.lessons.swap import ask
+
+with started(["bash"]) as (bash,):
+    answer = ask(bash, timeout=30)
+print(answer.language, answer.implementation, answer.implementation_version)
+print(answer.output)"""),
+]
+
+
+def build():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, source in CELLS:
+        make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source))
+    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+def execute(nb, cwd: Path = HERE, timeout: int = 120):
+    """Run every cell in a fresh python3 kernel (headless), in place."""
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, kernel_name="python3", timeout=timeout,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def main() -> None:
+    import nbformat
+
+    nb = execute(build())
+    nbformat.write(nb, NOTEBOOK)
+    print(f"wrote {NOTEBOOK} ({len(nb.cells)} cells, executed)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The companion notebook: its committed form matches its builder, every cell runs
+headless (nbclient), nbconvert exports it, and JupyterLab runs it in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import KijRunner, processes_with, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "notebooks"))
+import build as builder  # noqa: E402  (notebooks/build.py: the notebook's source)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def outputs_text(nb) -> str:
+    """Every output of every code cell, as one string (text, results, HTML)."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            for value in out.get("data", {}).values():
+                parts.append(value if isinstance(value, str) else json.dumps(value))
+            if out.get("output_type") == "error":
+                parts.append(f"ERROR {out['ename']}: {out['evalue']}")
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook built from its source and executed headless, once for the module."""
+    marker = KijRunner(tmp_path_factory.mktemp("nb"))
+    nb = builder.build()
+    old = dict(os.environ)
+    os.environ.update({"KIJ_TEST_MARK": marker.marker, "JUPYTER_RUNTIME_DIR": str(marker.runtime)})
+    try:
+        builder.execute(nb, cwd=ROOT / "notebooks")
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    marker.assert_clean()  # the kernels the notebook's cells started are gone too
+    return nb
+
+
+def test_committed_notebook_matches_its_builder():
+    committed = nbformat.read(builder.NOTEBOOK, as_version=4)
+    built = builder.build()
+    assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in built.cells]
+    # its outputs are real ones from a run, not empty
+    assert "84" in outputs_text(committed)
+
+
+def test_every_cell_runs_headless(executed):
+    errors = [out for c in executed.cells for out in c.get("outputs", []) if out.get("output_type") == "error"]
+    assert errors == []
+    text = outputs_text(executed)
+    assert "84" in text
+    assert "40" in text
+    assert f"'{sys.executable}'" in text  # the kernel's interpreter is the project's
+    assert "kernels 👏 hold 👏 state" in text
+    assert "STATE PERSISTS ACROSS CELLS" in text
+    assert "NameError: name 'secret' is not defined" in text
+    assert "hello from a file that a cell magic wrote" in text
+    assert "<IDS|MSG>" in text or "&lt;IDS|MSG&gt;" in text
+    assert "2^10 = 1024" in text
+
+
+def test_nbconvert_exports_html(executed, tmp_path):
+    source = tmp_path / "kij-companion.ipynb"
+    nbformat.write(executed, source)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(source)],
+                   check=True, capture_output=True, text=True, cwd=tmp_path)
+    html = (tmp_path / "kij-companion.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert "State lives in the kernel, not in the cells" in html
+    assert "kernels 👏 hold 👏 state" in html
+    assert "&lt;IDS|MSG&gt;" in html
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_up(base: str, token: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium; "
+                    "where it cannot be installed this test cannot run")
+def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    sandbox = KijRunner(tmp_path)
+    root = tmp_path / "lab"
+    root.mkdir()
+    nbformat.write(builder.build(), root / "kij-companion.ipynb")  # no outputs: the browser makes them
+    port, token = free_port(), "kij-test-token"
+    base = f"http://127.0.0.1:{port}"
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env={**sandbox.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")},
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
+    )
+    try:
+        wait_until(lambda: server_up(base, token), timeout=90, what="JupyterLab to serve")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{base}/lab/tree/kij-companion.ipynb?token={token}")
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                outputs = page.locator(".jp-OutputArea-output")
+                for expected in ["84", "kernels 👏 hold 👏 state", "STATE PERSISTS ACROSS CELLS",
+                                 "<IDS|MSG>", "2^10 = 1024"]:
+                    outputs.filter(has_text=expected).first.wait_for(timeout=180_000)
+                page.locator(".jp-OutputArea-output", has_text="2^10 = 1024").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+                assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                    has_text="Traceback").count() == 0
+            finally:
+                browser.close()
+        shot = tmp_path / "jupyterlab.png"
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("KIJ_SCREENSHOT"):
+            shutil.copy(shot, os.environ["KIJ_SCREENSHOT"])
+    finally:
+        try:  # ask the server to shut down its kernels and itself
+            req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
+            urllib.request.urlopen(req, timeout=10).close()
+        except OSError:
+            pass
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            lab.send_signal(signal.SIGKILL)
+            lab.wait()
+    wait_until(lambda: not processes_with(sandbox.marker), timeout=20, what="JupyterLab's kernels to exit")
+    assert sandbox.connection_files() == []
