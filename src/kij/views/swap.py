@@ -42,7 +42,7 @@ def render(result: SwapResult) -> None:
     con = console()
     heading(con, "kij swap", "one client function, any kernel")
     panels = [_panel(a) for a in result.answers]
-    if con.width >= 100 and len(panels) > 1:
+    if len(panels) > 1 and con.width // len(panels) >= 50:
         row = Table.grid(expand=True, padding=(0, 1))
         for _ in panels:
             row.add_column(ratio=1)
