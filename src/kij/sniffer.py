@@ -193,18 +193,19 @@ class Sniffer:
         """Ask kernel_info on control until our SUB socket is provably subscribed.
 
         A SUB socket misses whatever is published before its subscription reaches the
-        kernel. Proof that it has: the kernel's `iopub_welcome` (sent to each new
-        subscriber by kernels that implement it), or the `status` broadcast of our
-        own kernel_info_request. Returns the kernel_info_reply.
+        kernel. Proof that it has: the `status: idle` broadcast of our own
+        kernel_info_request (kij waits for it, so it cannot straggle into what comes
+        next) — or, when no `busy` was seen either, the kernel's `iopub_welcome`, sent
+        to each new subscriber by kernels that implement it. Returns the reply.
         """
         deadline = time.monotonic() + timeout
         welcomed = False
         while time.monotonic() < deadline:
             req = self.request("control", "kernel_info_request", {})
             reply = None
-            status_seen = False
+            busy = idle = False
             ask_again = min(deadline, time.monotonic() + 1.0)
-            while not (reply and (welcomed or status_seen)):
+            while not (reply and (idle or (welcomed and not busy))):
                 got = self.recv_until(
                     lambda c: c.msg_type == "iopub_welcome"
                     or (c.parent_id == req.msg_id and (c.channel == "control" or c.msg_type == "status")),
@@ -216,9 +217,11 @@ class Sniffer:
                     welcomed = True
                 elif got.channel == "control":
                     reply = got
-                else:
-                    status_seen = True
-            if reply and (welcomed or status_seen):
+                elif got.content.get("execution_state") == "busy":
+                    busy = True
+                elif got.content.get("execution_state") == "idle":
+                    idle = True
+            else:
                 return reply
         raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
 

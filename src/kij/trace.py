@@ -226,6 +226,8 @@ def parse(text: str) -> Capture:
     except json.JSONDecodeError:
         doc = None
     if isinstance(doc, dict) and "messages" in doc:
+        if not isinstance(doc["messages"], list) or not doc["messages"]:
+            raise ValueError("no messages in it")
         return from_document(doc)
     if isinstance(doc, dict) and "channel" in doc:  # JSON lines holding a single record
         return from_document({"messages": [doc]})
@@ -244,7 +246,7 @@ def parse(text: str) -> Capture:
             head = item
         else:
             raise ValueError(f"line {number} is not a message record")
-    if not records and not head:
+    if not records:
         raise ValueError("no messages in it")
     return from_document({**head, "messages": records})
 

@@ -80,7 +80,8 @@ def _intro(con, cap: Capture) -> None:
 
     k = cap.kernel
     if cap.loaded_from:
-        con.print(Text(f"replayed from {cap.loaded_from} — no kernel was started", style="dim"))
+        con.print(Text(f"no kernel was started: this capture was loaded from {cap.loaded_from}",
+                       style="dim", overflow="fold"))
     if k is None:
         return
     who = f"{k.name} kernel" if not k.existing else "an existing kernel (kij leaves it running)"
@@ -210,8 +211,8 @@ def _outcome(con, act: Act) -> None:
 
     mark = Text("✓ " if act.ok else "✗ ", style="bold green" if act.ok else "bold red")
     con.print(Text.assemble(mark, act.outcome))
-    for line in act.evidence:
-        _line(con, ("  kernel log │ ", "dim"), (line, "yellow"))
+    for line in act.evidence:  # wrapped, not cut: this is the proof
+        con.print(Text.assemble(("  kernel log │ ", "dim"), (line, "yellow"), overflow="fold"))
 
 
 LEGEND = (
