@@ -209,10 +209,16 @@ def _detailed(act: Act | None, rec: Record) -> bool:
 def _outcome(con, act: Act) -> None:
     from rich.text import Text
 
-    mark = Text("✓ " if act.ok else "✗ ", style="bold green" if act.ok else "bold red")
+    if act.outcome.startswith("skipped"):
+        mark = Text("– ", style="dim")
+    else:
+        mark = Text("✓ " if act.ok else "✗ ", style="bold green" if act.ok else "bold red")
     con.print(Text.assemble(mark, act.outcome))
     for line in act.evidence:  # wrapped, not cut: this is the proof
-        con.print(Text.assemble(("  kernel log │ ", "dim"), (line, "yellow"), overflow="fold"))
+        if line.startswith("("):  # kij's remark about the log, not a line from it
+            con.print(Text(f"  {line}", style="dim italic"))
+        else:
+            con.print(Text.assemble(("  kernel log │ ", "dim"), (line, "yellow"), overflow="fold"))
 
 
 LEGEND = (
