@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
     "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
+    "frames": "Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
 }
 
@@ -57,6 +58,45 @@ def build_app():
         from kij.lessons import swap as lesson
 
         show(lesson.run(kernel, timeout=timeout), json, "swap")
+
+    @app.command(help=COMMANDS["frames"])
+    def frames(
+        code: Annotated[
+            Optional[str],
+            typer.Option("--code", "-c", help="The cell to send. Default: x = 6 * 7; print('the answer is', x); x"),
+        ] = None,
+        kernel: Annotated[str, typer.Option("--kernel", "-k", help="The kernelspec to boot.")] = "python3",
+        existing: Annotated[
+            Optional[str],
+            typer.Option("--existing", metavar="CONNECTION_FILE",
+                         help="Attach to a running kernel (e.g. JupyterLab's) instead; kij leaves it running."),
+        ] = None,
+        save: Annotated[
+            Optional[str],
+            typer.Option("--save", metavar="FILE", help="Also write the capture to FILE (.jsonl: JSON lines)."),
+        ] = None,
+        load: Annotated[
+            Optional[str],
+            typer.Option("--load", metavar="FILE", help="Show a saved capture; no kernel is started."),
+        ] = None,
+        json: JsonFlag = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij import trace
+        from kij.errors import UserError
+        from kij.lessons import frames as lesson
+
+        if load and (existing or code is not None or save):
+            raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+        if load:
+            capture = lesson.load(load)
+        else:
+            if save:
+                trace.check_writable(save)
+            capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout)
+            if save:
+                trace.save(capture, save)
+        show(capture, json, "frames")
 
     @app.command(help=COMMANDS["check"])
     def check(

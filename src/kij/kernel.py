@@ -174,7 +174,8 @@ class Kernel:
         # ping went unanswered for time_to_dead (1 s); None means "no verdict yet".
         return getattr(self.client.hb_channel, "_beating", None) is not False
 
-    def _check_alive(self, doing: str) -> None:
+    def check_alive(self, doing: str) -> None:
+        """Raise KernelDied (with the kernel's last log lines) if the process is gone."""
         if not self.is_alive():
             raise KernelDied(f"the {self.name} kernel died {doing}{_log_tail(self.log())}")
 
@@ -193,7 +194,7 @@ class Kernel:
             got_idle = False
             resend_at = time.monotonic() + 1.0
             while time.monotonic() < min(resend_at, deadline) and not (reply and got_idle):
-                self._check_alive("while starting")
+                self.check_alive("while starting")
                 for channel, msg in self._poll(POLL_MS):
                     if msg["parent_header"].get("msg_id") != msg_id:
                         continue
@@ -242,7 +243,7 @@ class Kernel:
                 raise KernelTimeout(
                     f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel"
                 )
-            self._check_alive("while running the cell")
+            self.check_alive("while running the cell")
             for channel, msg in self._poll(POLL_MS):
                 if msg["parent_header"].get("msg_id") != msg_id:
                     continue
@@ -307,7 +308,7 @@ class Kernel:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive(f"while waiting for the {what} reply")
+            self.check_alive(f"while waiting for the {what} reply")
             if channel.socket.poll(POLL_MS, zmq.POLLIN):
                 msg = channel.get_msg(timeout=0)
                 if msg["parent_header"].get("msg_id") == msg_id:

@@ -31,7 +31,8 @@ def booting(names: list[str]):
 
 def error_line(message: str) -> None:
     """A user-facing failure: one line on stderr, no traceback."""
-    console(stderr=True).print(f"[bold red]kij:[/] {message}", markup=True, highlight=False)
+    # soft_wrap: one line however long, so scripts (and people) can grep it
+    console(stderr=True).print(f"[bold red]kij:[/] {message}", markup=True, highlight=False, soft_wrap=True)
 
 
 def heading(con, title: str, subtitle: str = "") -> None:

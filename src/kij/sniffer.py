@@ -1,0 +1,236 @@
+"""kij's own raw ZeroMQ sockets on a kernel's five ports, and everything they carry.
+
+This is the one place in kij that opens raw sockets onto a kernel. It connects the
+way any frontend does, from the ports and key in the connection info:
+
+    channel   our socket   the kernel's    what travels
+    shell     DEALER       ROUTER          requests and their replies
+    control   DEALER       ROUTER          the same, on a lane that never queues behind code
+    stdin     DEALER       ROUTER          input_request from the kernel, our input_reply
+    iopub     SUB          PUB (XPUB)      broadcasts: status, streams, results
+    hb        REQ          REP             raw bytes, echoed back
+
+Shell and stdin share one identity: the kernel sends input_request to whichever
+identity sent the execute_request, so that is where our stdin socket must be.
+
+Every multipart message sent or received is appended to `capture` with its arrival
+time and channel, exactly as the bytes travelled:
+
+    with Sniffer(connection_info) as sn:
+        sn.wait_for_iopub()                               # kernel_info on control
+        req = sn.request("shell", "execute_request", {...})
+        reply = sn.recv_until(lambda c: c.channel == "shell" and c.parent_id == req.msg_id, 10)
+        echo = sn.ping(b"hello")
+        sn.capture                                        # every frame, both ways
+
+Waiting is on sockets with a deadline, never sleeping; a `watchdog` callable (e.g.
+"raise if the kernel process is gone") runs between poll slices.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from kij import wire
+
+CHANNELS = ("shell", "control", "stdin", "iopub")  # the signed, JSON-speaking ones
+POLL_MS = 200
+
+
+@dataclass
+class Captured:
+    """One multipart message as it crossed the wire, and what kij made of it."""
+
+    channel: str  # shell | control | stdin | iopub | hb
+    direction: str  # "to_kernel" (sent by kij) | "from_kernel"
+    t: float  # seconds since the sniffer opened its sockets
+    frames: list[bytes]
+    message: wire.Message | None = None  # None on hb, or when the frames are not a message
+    signature_valid: bool | None = None  # recomputed by kij; None when nothing was signed
+    problem: str | None = None  # why the frames could not be decoded
+
+    @property
+    def msg_type(self) -> str:
+        return self.message.msg_type if self.message else ""
+
+    @property
+    def msg_id(self) -> str:
+        return self.message.msg_id if self.message else ""
+
+    @property
+    def parent_id(self) -> str:
+        return self.message.parent_id if self.message else ""
+
+    @property
+    def content(self) -> dict:
+        return self.message.content if self.message else {}
+
+
+def address(info: dict, port_name: str) -> str:
+    """Where a channel lives: tcp://IP:PORT (or ipc://IP-PORT)."""
+    port = info[f"{port_name}_port"]
+    if info.get("transport", "tcp") == "ipc":
+        return f"ipc://{info['ip']}-{port}"
+    return f"{info.get('transport', 'tcp')}://{info['ip']}:{port}"
+
+
+class Sniffer:
+    """kij's five sockets on one kernel, recording every frame."""
+
+    def __init__(self, connection_info: dict, watchdog: Callable[[], None] | None = None,
+                 username: str = "kij"):
+        self.info = connection_info
+        self.key = connection_info.get("key", b"")
+        self.scheme = connection_info.get("signature_scheme", "hmac-sha256")
+        self.session = uuid.uuid4().hex
+        self.identity = f"kij-{self.session[:8]}".encode()
+        self.username = username
+        self.watchdog = watchdog
+        self.capture: list[Captured] = []
+        self.sockets: dict = {}
+        self._context = None
+        self._t0 = 0.0
+
+    # -- opening and closing --
+
+    def __enter__(self) -> "Sniffer":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        import zmq
+
+        self._context = zmq.Context()
+        kinds = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER,
+                 "iopub": zmq.SUB, "hb": zmq.REQ}
+        for channel, kind in kinds.items():
+            sock = self._context.socket(kind)
+            sock.setsockopt(zmq.LINGER, 0)
+            if channel in ("shell", "stdin"):
+                sock.setsockopt(zmq.IDENTITY, self.identity)
+            if channel == "iopub":
+                sock.setsockopt(zmq.SUBSCRIBE, b"")  # every topic
+            if channel == "hb":
+                sock.setsockopt(zmq.REQ_RELAXED, 1)  # may ping again after an unanswered ping
+            sock.connect(address(self.info, channel))
+            self.sockets[channel] = sock
+        self._t0 = time.monotonic()
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close(linger=0)
+        self.sockets.clear()
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    # -- recording --
+
+    def _record(self, channel: str, direction: str, frames: list[bytes]) -> Captured:
+        c = Captured(channel=channel, direction=direction, t=time.monotonic() - self._t0,
+                     frames=[bytes(f) for f in frames])
+        if channel != "hb":
+            try:
+                c.message = wire.parse(c.frames)
+            except wire.WireError as exc:
+                c.problem = str(exc)
+            else:
+                if c.message.signature or self.key:
+                    c.signature_valid = wire.verify(
+                        self.key, c.message.signature, c.message.signed_parts, self.scheme)
+        self.capture.append(c)
+        return c
+
+    # -- sending --
+
+    def send(self, channel: str, frames: list[bytes]) -> Captured:
+        """Send frames exactly as given (a forgery, a replay) and record them."""
+        self.sockets[channel].send_multipart(frames)
+        return self._record(channel, "to_kernel", frames)
+
+    def request(self, channel: str, msg_type: str, content: dict,
+                parent_header: dict | None = None, metadata: dict | None = None) -> Captured:
+        """Build a message with kij.wire, sign it with the connection key, send it."""
+        msg = wire.build(msg_type, content, key=self.key, session=self.session,
+                         parent_header=parent_header, metadata=metadata,
+                         scheme=self.scheme, username=self.username)
+        return self.send(channel, msg.frames)
+
+    # -- receiving --
+
+    def recv_until(self, predicate: Callable[[Captured], bool], timeout: float) -> Captured | None:
+        """Record everything arriving on shell/control/stdin/iopub until a message
+        matches predicate (returned) or timeout seconds pass (None)."""
+        import zmq
+
+        poller = zmq.Poller()
+        for channel in CHANNELS:
+            poller.register(self.sockets[channel], zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if self.watchdog is not None:
+                self.watchdog()
+            ready = dict(poller.poll(min(POLL_MS, max(1, int(left * 1000)))))
+            for channel in CHANNELS:
+                sock = self.sockets[channel]
+                if sock not in ready:
+                    continue
+                while sock.poll(0, zmq.POLLIN):
+                    got = self._record(channel, "from_kernel", sock.recv_multipart())
+                    if predicate(got):
+                        return got
+
+    def wait_for_iopub(self, timeout: float = 10.0) -> Captured:
+        """Ask kernel_info on control until our SUB socket is provably subscribed.
+
+        A SUB socket misses whatever is published before its subscription reaches the
+        kernel. Proof that it has: the `status: idle` broadcast of our own
+        kernel_info_request (kij waits for it, so it cannot straggle into what comes
+        next) — or, when no `busy` was seen either, the kernel's `iopub_welcome`, sent
+        to each new subscriber by kernels that implement it. Returns the reply.
+        """
+        deadline = time.monotonic() + timeout
+        welcomed = False
+        while time.monotonic() < deadline:
+            req = self.request("control", "kernel_info_request", {})
+            reply = None
+            busy = idle = False
+            ask_again = min(deadline, time.monotonic() + 1.0)
+            while not (reply and (idle or (welcomed and not busy))):
+                got = self.recv_until(
+                    lambda c: c.msg_type == "iopub_welcome"
+                    or (c.parent_id == req.msg_id and (c.channel == "control" or c.msg_type == "status")),
+                    ask_again - time.monotonic(),
+                )
+                if got is None:
+                    break
+                if got.msg_type == "iopub_welcome":
+                    welcomed = True
+                elif got.channel == "control":
+                    reply = got
+                elif got.content.get("execution_state") == "busy":
+                    busy = True
+                elif got.content.get("execution_state") == "idle":
+                    idle = True
+            else:
+                return reply
+        raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
+
+    def ping(self, payload: bytes, timeout: float = 5.0) -> Captured | None:
+        """Send raw bytes to the heartbeat; return the echo, or None if none came."""
+        import zmq
+
+        sock = self.sockets["hb"]
+        self.send("hb", [payload])
+        if not sock.poll(int(timeout * 1000), zmq.POLLIN):
+            return None
+        return self._record("hb", "from_kernel", sock.recv_multipart())

@@ -1,0 +1,268 @@
+"""The capture format: captured messages as plain data, saved and loaded as JSON.
+
+One format for every trace kij writes (`kij frames --save`, later the tap proxy),
+in two spellings that `load` both accepts:
+
+* a JSON document — `{"format": "kij-frames/1", "kernel": {...}, "acts": [...],
+  "messages": [record, record, ...], ...}`;
+* JSON lines — optionally one line holding that document without its messages,
+  then one record per line. A writer can append records as they happen.
+
+A record is one multipart message: channel, direction, t_ms, every frame (its role,
+length, and its bytes as text when they are UTF-8, else as hex), the decoded header,
+parent_header, metadata and content, and whether kij's recomputed signature matched.
+The connection key is never written; `key_hint` keeps its first four characters.
+docs/frames.md describes every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kij import wire
+from kij.errors import UserError
+
+FORMAT = "kij-frames/1"
+
+ROLES_AFTER_DELIMITER = ["signature", "header", "parent_header", "metadata", "content"]
+
+
+@dataclass
+class Frame:
+    index: int
+    role: str  # identity | topic | delimiter | signature | header | parent_header | metadata | content | buffer | heartbeat
+    length: int
+    text: str | None = None  # the bytes decoded as UTF-8, when they are
+    hex: str | None = None  # otherwise, the bytes in hex
+
+    @property
+    def data(self) -> bytes:
+        return self.text.encode("utf-8") if self.text is not None else bytes.fromhex(self.hex or "")
+
+
+@dataclass
+class Record:
+    """One multipart message on one channel, in one direction."""
+
+    seq: int
+    channel: str  # shell | control | stdin | iopub | hb
+    direction: str  # to_kernel | from_kernel
+    t_ms: float  # since the capture began
+    frames: list[Frame]
+    act: str | None = None  # which step of the lesson it belongs to (None in a tap trace)
+    msg_type: str | None = None
+    msg_id: str | None = None
+    parent_msg_id: str | None = None
+    header: dict | None = None
+    parent_header: dict | None = None
+    metadata: dict | None = None
+    content: dict | None = None
+    buffers: int = 0
+    signature_valid: bool | None = None  # None: nothing was signed (heartbeat, empty key)
+    note: str | None = None  # what kij did to it or made of it ("forged", "replay of #5", …)
+
+
+@dataclass
+class Act:
+    """One step of the lesson: what kij tried, and what the wire proved."""
+
+    name: str
+    title: str
+    request_msg_id: str | None = None
+    outcome: str = ""
+    ok: bool = True
+    evidence: list[str] = field(default_factory=list)  # the kernel's own log lines
+
+
+@dataclass
+class KernelFacts:
+    name: str
+    existing: bool = False  # attached to someone else's kernel (left running)
+    connection_file: str = ""
+    pid: int | None = None
+    language: str | None = None
+    implementation: str | None = None
+    implementation_version: str | None = None
+    protocol_version: str | None = None
+    transport: str = "tcp"
+    ip: str = ""
+    ports: dict = field(default_factory=dict)  # channel → port
+    signature_scheme: str = ""
+    key_hint: str = ""  # "8f3a…" — never the whole key
+    log_readable: bool = True
+
+
+@dataclass
+class Capture:
+    format: str = FORMAT
+    kernel: KernelFacts | None = None
+    identity: str = ""  # the routing identity of kij's shell and stdin sockets
+    session: str = ""
+    code: str = ""
+    acts: list[Act] = field(default_factory=list)
+    messages: list[Record] = field(default_factory=list)
+    takeaway: str = ""
+    elapsed_ms: float = 0.0
+    loaded_from: str | None = None
+
+
+# --- from the sniffer to records ----------------------------------------------------
+
+
+def key_hint(key: str | bytes) -> str:
+    key = key.decode(errors="replace") if isinstance(key, bytes) else key
+    return f"{key[:4]}…" if key else "(empty: signing is off)"
+
+
+def frame_roles(channel: str, frames: list[bytes]) -> list[str]:
+    """Name each frame by its place around the <IDS|MSG> delimiter."""
+    if channel == "hb":
+        return ["heartbeat"] * len(frames)
+    try:
+        before, after = wire.split(frames)
+    except wire.WireError:
+        return ["?"] * len(frames)
+    prefix = "topic" if channel == "iopub" else "identity"
+    tail = [ROLES_AFTER_DELIMITER[i] if i < 5 else "buffer" for i in range(len(after))]
+    return [prefix] * len(before) + ["delimiter"] + tail
+
+
+def frame_of(index: int, role: str, data: bytes) -> Frame:
+    try:
+        return Frame(index, role, len(data), text=data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Frame(index, role, len(data), hex=data.hex())
+
+
+def record_of(captured, seq: int, act: str | None = None, note: str | None = None) -> Record:
+    """A sniffer.Captured → a Record."""
+    roles = frame_roles(captured.channel, captured.frames)
+    rec = Record(
+        seq=seq, act=act, channel=captured.channel, direction=captured.direction,
+        t_ms=round(captured.t * 1000, 3),
+        frames=[frame_of(i, r, f) for i, (r, f) in enumerate(zip(roles, captured.frames))],
+        signature_valid=captured.signature_valid, note=note or captured.problem,
+    )
+    m = captured.message
+    if m is not None:
+        rec.msg_type, rec.msg_id, rec.parent_msg_id = m.msg_type, m.msg_id, m.parent_id or None
+        rec.header, rec.parent_header = m.header, m.parent_header
+        rec.metadata, rec.content, rec.buffers = m.metadata, m.content, len(m.buffers)
+    return rec
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def to_document(capture: Capture) -> dict:
+    return dataclasses.asdict(capture)
+
+
+def to_json_lines(capture: Capture) -> str:
+    """The first line: everything but the messages; then one record per line."""
+    head = to_document(capture)
+    records = head.pop("messages")
+    lines = [json.dumps(head, ensure_ascii=False, default=str)]
+    lines += [json.dumps(r, ensure_ascii=False, default=str) for r in records]
+    return "\n".join(lines) + "\n"
+
+
+def save(capture: Capture, path: str | Path) -> None:
+    """Write the capture: JSON lines if the name ends in .jsonl, else one document."""
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        text = to_json_lines(capture)
+    else:
+        text = json.dumps(to_document(capture), indent=2, ensure_ascii=False, default=str) + "\n"
+    try:
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {p}: {exc.strerror or exc.__class__.__name__}") from None
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail before booting anything if --save could not be written."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UserError(f"cannot write {p}: it is a directory")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {p}: no such directory {parent}")
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def _build(cls, data):
+    """A dataclass from a dict, keeping only the fields it knows (newer writers may add)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__} must be an object")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _record(data) -> Record:
+    rec = _build(Record, data)
+    rec.frames = [_build(Frame, f) for f in rec.frames]
+    return rec
+
+
+def from_document(doc: dict) -> Capture:
+    cap = _build(Capture, {k: v for k, v in doc.items() if k != "messages"})
+    if cap.kernel is not None:
+        cap.kernel = _build(KernelFacts, cap.kernel)
+    cap.acts = [_build(Act, a) for a in cap.acts or []]
+    cap.messages = [_record(r) for r in doc.get("messages", [])]
+    return cap
+
+
+def parse(text: str) -> Capture:
+    """A whole document, or JSON lines (an optional head line, then records)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and "messages" in doc:
+        if not isinstance(doc["messages"], list) or not doc["messages"]:
+            raise ValueError("no messages in it")
+        return from_document(doc)
+    if isinstance(doc, dict) and "channel" in doc:  # JSON lines holding a single record
+        return from_document({"messages": [doc]})
+    head: dict = {}
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise ValueError(f"line {number} is not JSON") from None
+        if isinstance(item, dict) and "channel" in item:
+            records.append(item)
+        elif isinstance(item, dict) and number == 1:
+            head = item
+        else:
+            raise ValueError(f"line {number} is not a message record")
+    if not records:
+        raise ValueError("no messages in it")
+    return from_document({**head, "messages": records})
+
+
+def load(path: str | Path) -> Capture:
+    """Read a saved capture; a UserError says what is wrong with the file."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"no such capture file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read capture file {p}: {exc.__class__.__name__}") from None
+    try:
+        capture = parse(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{p} is not a kij frames capture ({exc})") from None
+    capture.loaded_from = str(p)
+    return capture
