@@ -57,7 +57,10 @@ def build_app():
     ) -> None:
         from kij.lessons import swap as lesson
 
-        show(lesson.run(kernel, timeout=timeout), json, "swap")
+        result = lesson.run(kernel, timeout=timeout)
+        show(result, json, "swap")
+        if result.failed:  # shown with the others, but the exit code says a kernel failed
+            raise typer.Exit(1)
 
     @app.command(help=COMMANDS["frames"])
     def frames(

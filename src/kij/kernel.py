@@ -335,8 +335,15 @@ def _gather(cell: Cell, msg: dict) -> bool:
     return False
 
 
+# Start-up chatter every ipykernel prints; it never explains why a kernel died.
+_NOISE = ("running over TCP without encryption",)
+
+
 def _log_tail(log: str, lines: int = 3) -> str:
-    tail = [line for line in log.strip().splitlines() if line.strip()][-lines:]
+    """The kernel's last few meaningful log lines, to quote when it fails."""
+    useful = [line for line in log.strip().splitlines()
+              if line.strip() and not any(n in line for n in _NOISE)]
+    tail = useful[-lines:]
     return ("; its last words: " + " | ".join(tail)) if tail else ""
 
 

@@ -56,6 +56,11 @@ class SwapResult:
     elapsed_ms: float = 0.0
     takeaway: str = TAKEAWAY
 
+    @property
+    def failed(self) -> bool:
+        """A kernel died or never answered (a skipped one is not a failure)."""
+        return any(a.error and not a.skipped for a in self.answers)
+
 
 def ask(kernel: Kernel, timeout: float) -> Answer:
     """The one client function: identical for every kernel, whatever its language."""
