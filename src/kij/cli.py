@@ -145,6 +145,20 @@ def build_app():
 
         show(lesson.run(kernel, timeout=timeout), json, "which")
 
+    @app.command(help=COMMANDS["tour"])
+    def tour(
+        pause: Annotated[bool, typer.Option("--pause", help="Wait for Enter between lessons (only when stdin is a terminal).")] = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij.lessons import tour as lesson
+        from kij.views import tour as view
+
+        def render(stop) -> None:
+            show(stop.result, False, stop.view)
+
+        waits = pause and sys.stdin.isatty()
+        view.summary(lesson.run(view.announce, render, view.pause if waits else None, timeout=timeout))
+
     return app
 
 
