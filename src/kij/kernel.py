@@ -413,7 +413,9 @@ def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: boo
     """Wait until every kernel answers kernel_info; ones already ready return at once.
 
     With keep_failed, a kernel that dies or never answers gets `boot_error` set
-    instead of raising. `boot_ms` is measured from the kernel's launch.
+    instead of raising. `boot_ms` is how long the caller waited for it: from its
+    launch, or from this call if it was launched earlier (kij tour launches kernels
+    ahead, so a lesson there often waits for nothing).
     """
     waiting = [k for k in kernels if not k.info and k.boot_error is None]
     if not waiting:
@@ -427,7 +429,7 @@ def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: boo
                 if not keep_failed:
                     raise
                 kernel.boot_error = str(exc)
-            kernel.boot_ms = (time.monotonic() - kernel.launched_at) * 1000
+            kernel.boot_ms = (time.monotonic() - max(kernel.launched_at, t0)) * 1000
 
 
 @contextlib.contextmanager
