@@ -15,10 +15,10 @@ def _shown(cell: CellRun):
         return Text(cell.error, style="red")
     if cell.clap_listed is not None:
         def mark(listed: bool) -> str:
-            return "[green]✓[/]" if listed else "[yellow]✗ absent[/]"
+            return "[green]✓[/]" if listed else "[yellow]✗[/]"
 
         return Text.from_markup(
-            f"%clap {mark(cell.clap_listed)}  %%shout {mark(cell.shout_listed)}  "
+            f"{mark(cell.clap_listed)} %clap  {mark(cell.shout_listed)} %%shout  "
             f"[dim]({len(cell.line_magics)} line, {len(cell.cell_magics)} cell magics)[/]"
         )
     if not cell.output:
