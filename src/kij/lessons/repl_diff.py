@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from kij.errors import UserError
 from kij.kernel import Kernel, ready, signals_deferred, using
@@ -121,7 +121,7 @@ def snippet_from(code: str | None = None, file: str | Path | None = None) -> str
 
 
 @contextlib.contextmanager
-def spawned(argv: list[str], snippet: str) -> Iterator[subprocess.Popen]:
+def spawned(argv: list[str], snippet: str) -> Iterator[tuple[subprocess.Popen, IO[bytes]]]:
     """Start argv with the snippet on its stdin and its output (stdout and stderr, as
     a terminal would interleave them) in a temporary file; kill it if still alive on
     exit. Files, not pipes, so a process that never reads can never block us."""
@@ -130,25 +130,25 @@ def spawned(argv: list[str], snippet: str) -> Iterator[subprocess.Popen]:
         stdin.seek(0)
         with signals_deferred():
             proc = subprocess.Popen(argv, stdin=stdin, stdout=output, stderr=subprocess.STDOUT)
-        proc.output_file = output
         try:
-            yield proc
+            yield proc, output
         finally:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
 
 
-def finish(proc: subprocess.Popen, who: Interpreter, deadline: float) -> Interpreter:
+def finish(spawn: tuple[subprocess.Popen, IO[bytes]], who: Interpreter, deadline: float) -> Interpreter:
     """Wait for a spawned process until the deadline (then kill it); fill in what it printed."""
+    proc, output = spawn
     try:
         who.exit_code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         who.timed_out = True
-    proc.output_file.seek(0)
-    who.transcript_ansi = proc.output_file.read().decode("utf-8", "replace")
+    output.seek(0)
+    who.transcript_ansi = output.read().decode("utf-8", "replace")
     who.transcript = ANSI.sub("", who.transcript_ansi)
     return who
 
@@ -243,14 +243,14 @@ def run(
         version=f"IPython {importlib.metadata.version('ipython')} on Python {platform.python_version()}",
     )
     with using(kernels, [kernel_name]) as (kernel,), \
-            spawned([sys.executable, "-"], snippet) as py_proc, \
-            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ip_proc:
+            spawned([sys.executable, "-"], snippet) as python_run, \
+            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ipython_run:
         ready([kernel])
         in_kernel = run_in_kernel(kernel, snippet, timeout)
         deadline = time.monotonic() + timeout
         result.interpreters = [
-            python_facts(finish(py_proc, python, deadline)),
-            ipython_facts(finish(ip_proc, ipython, deadline)),
+            python_facts(finish(python_run, python, deadline)),
+            ipython_facts(finish(ipython_run, ipython, deadline)),
             in_kernel,
         ]
     result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
