@@ -1,15 +1,15 @@
 """`kij tour` — every lesson in order, for a workshop or a first sitting.
 
 What the learner should feel: the whole stack, layer by layer — IPython's REPL, state
-in the kernel process, (the wire,) magics, swappable kernels, which interpreter —
+in the kernel process, the wire, magics, swappable kernels, which interpreter —
 each closed by its one-line takeaway.
 
 How it stays quick: every kernel the tour needs is launched up front, so later
 lessons' kernels boot in the background while earlier lessons run; each lesson is
 handed the kernels launched for it instead of starting its own. The sharing stays
 honest: every lesson gets fresh kernels of its own — nothing one lesson did (state's
-restart, magics' `%load_ext`) can leak into another — and the tour shuts them all
-down at the end, on every path. This module never prints: it hands each finished
+restart, frames' forged requests, magics' `%load_ext`) can leak into another — and
+the tour shuts them all down at the end, on every path. This module never prints: it hands each finished
 lesson to `show`, and calls `between` (e.g. "press Enter") before the next one.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kij.kernel import Kernel, launched
-from kij.lessons import magics, repl_diff, state, swap, which
+from kij.lessons import frames, magics, repl_diff, state, swap, which
 
 
 @dataclass
@@ -62,14 +62,8 @@ def steps(timeout: float, decoy: which.Decoy) -> list[Step]:
              lambda ks: repl_diff.run(timeout=timeout, kernels=ks)),
         Step("state", "state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
              lambda ks: state.run(timeout=timeout, kernels=ks)),
-        # ── kij frames plugs in HERE ─────────────────────────────────────────────────
-        # `kij frames` (src/kij/lessons/frames.py) is being built on branch `frames`.
-        # Once it is on main, add its Step here, e.g.
-        #   Step("frames", "frames", frames.TAKEAWAY, [("python3", None)],
-        #        lambda ks: frames.run(timeout=timeout, kernels=ks)),
-        # (frames.run needs a `kernels=` parameter like the lessons below; until then
-        # it can run without one: `[]` kernels and `lambda ks: frames.run(timeout=timeout)`.)
-        # ─────────────────────────────────────────────────────────────────────────────
+        Step("frames", "frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
+             lambda ks: frames.run(timeout=timeout, kernels=ks)),
         Step("magics", "magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
              lambda ks: magics.run(timeout=timeout, kernels=ks)),
         Step("swap", "swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels],
