@@ -87,6 +87,15 @@ class KijRunner:
         self.assert_clean()
         return Run(proc.returncode, out, err)
 
+    def script(self, path: Path, timeout: float = 120) -> Run:
+        """Run a standalone script (a demo) in the same sandbox, then check the aftermath."""
+        proc = subprocess.run(
+            [sys.executable, str(path)], env=self.env, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, capture_output=True,
+        )
+        self.assert_clean()
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
     def connection_files(self) -> list[Path]:
         return sorted(self.runtime.glob("kernel-*.json"))
 

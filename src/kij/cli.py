@@ -12,9 +12,13 @@ import sys
 
 # The one list of commands: the quick help and typer's help both read it.
 COMMANDS = {
+    "repl-diff": "Same snippet, three interpreters: bare python3, terminal IPython, the python3 kernel.",
     "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
-    "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
     "frames": "Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused.",
+    "magics": "Magics are just registered functions: %clap and %%shout in-process and in a kernel.",
+    "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
+    "which": "Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap.",
+    "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
 }
 
@@ -40,11 +44,29 @@ def build_app():
     JsonFlag = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON document, no markup.")]
     Timeout = Annotated[float, typer.Option("--timeout", help="Seconds a cell may run before kij interrupts it.")]
 
+    @app.command("repl-diff", help=COMMANDS["repl-diff"])
+    def repl_diff(
+        code: Annotated[Optional[str], typer.Option("--code", "-c", help="A snippet to feed instead of the default four lines.")] = None,
+        file: Annotated[Optional[str], typer.Option("--file", "-f", help="A Python file to feed instead.")] = None,
+        json: JsonFlag = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij.lessons import repl_diff as lesson
+
+        snippet = lesson.snippet_from(code, file)
+        show(lesson.run(snippet, timeout=timeout), json, "repl_diff")
+
     @app.command(help=COMMANDS["state"])
     def state(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
         from kij.lessons import state as lesson
 
         show(lesson.run(timeout=timeout), json, "state")
+
+    @app.command(help=COMMANDS["magics"])
+    def magics(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
+        from kij.lessons import magics as lesson
+
+        show(lesson.run(timeout=timeout), json, "magics")
 
     @app.command(help=COMMANDS["swap"])
     def swap(
@@ -115,6 +137,30 @@ def build_app():
         show(result, json, "check")
         if not result.passed:
             raise typer.Exit(1)
+
+    @app.command(help=COMMANDS["which"])
+    def which(
+        kernel: Annotated[str, typer.Option("--kernel", "-k", help="The Python kernelspec to ask.")] = "python3",
+        json: JsonFlag = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij.lessons import which as lesson
+
+        show(lesson.run(kernel, timeout=timeout), json, "which")
+
+    @app.command(help=COMMANDS["tour"])
+    def tour(
+        pause: Annotated[bool, typer.Option("--pause", help="Wait for Enter between lessons (only when stdin is a terminal).")] = False,
+        timeout: Timeout = 30.0,
+    ) -> None:
+        from kij.lessons import tour as lesson
+        from kij.views import tour as view
+
+        def render(stop) -> None:
+            show(stop.result, False, stop.view)
+
+        waits = pause and sys.stdin.isatty()
+        view.summary(lesson.run(view.announce, render, view.pause if waits else None, timeout=timeout))
 
     return app
 

@@ -141,6 +141,7 @@ class Kernel:
         self.info: dict = {}  # the kernel_info_reply content, filled in by wait_ready
         self.boot_ms: float = 0.0
         self.boot_error: str | None = None
+        self.launched_at: float = time.monotonic()  # when the process was spawned
 
     @property
     def owned(self) -> bool:
@@ -213,6 +214,13 @@ class Kernel:
         """Send kernel_info_request on shell and return the reply's content."""
         msg_id = self.client.kernel_info()
         return self._shell_reply(msg_id, timeout, "kernel_info")["content"]
+
+    def is_complete(self, code: str, timeout: float = 10.0) -> str:
+        """Ask the kernel whether code is a whole cell yet (is_complete_request):
+        "complete", "incomplete", "invalid" or "unknown" — what a console frontend
+        asks before deciding that Enter means "run" rather than "new line"."""
+        msg_id = self.client.is_complete(code)
+        return self._shell_reply(msg_id, timeout, "is_complete")["content"].get("status", "unknown")
 
     def execute(
         self,
@@ -389,6 +397,49 @@ def _cleanup_manager(manager) -> None:
 
 
 @contextlib.contextmanager
+def launched(names: list[str], envs: list[dict | None] | None = None) -> Iterator[list[Kernel]]:
+    """Spawn kernels by kernelspec name without waiting for them; shut every one down
+    on exit. Each may get its own environment (envs[i], else kij's own).
+
+    For callers with other work to do while the kernels boot (kij tour launches every
+    lesson's kernels up front): call `ready(kernels)` before talking to one.
+    """
+    check_kernel_names(names)
+    envs = list(envs) if envs is not None else [None] * len(names)
+    kernels: list[Kernel] = []
+    try:
+        for name, env in zip(names, envs):
+            with signals_deferred():
+                kernels.append(_launch(name, env))
+        yield kernels
+    finally:
+        shutdown(kernels)
+
+
+def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: bool = False) -> None:
+    """Wait until every kernel answers kernel_info; ones already ready return at once.
+
+    With keep_failed, a kernel that dies or never answers gets `boot_error` set
+    instead of raising. `boot_ms` is how long the caller waited for it: from its
+    launch, or from this call if it was launched earlier (kij tour launches kernels
+    ahead, so a lesson there often waits for nothing).
+    """
+    waiting = [k for k in kernels if not k.info and k.boot_error is None]
+    if not waiting:
+        return
+    t0 = time.monotonic()
+    with boot_indicator([k.name for k in waiting]):
+        for kernel in waiting:
+            try:
+                kernel.wait_ready(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+            except KernelFault as exc:
+                if not keep_failed:
+                    raise
+                kernel.boot_error = str(exc)
+            kernel.boot_ms = (time.monotonic() - max(kernel.launched_at, t0)) * 1000
+
+
+@contextlib.contextmanager
 def started(
     names: list[str],
     timeout: float = BOOT_TIMEOUT,
@@ -401,25 +452,26 @@ def started(
     whole takes about as long as the slowest kernel. With keep_failed, a kernel that
     dies or never answers is returned with `boot_error` set instead of raising.
     """
-    check_kernel_names(names)
-    kernels: list[Kernel] = []
-    try:
-        for name in names:
-            with signals_deferred():
-                kernels.append(_launch(name, env))
-        t0 = time.monotonic()
-        with boot_indicator(names):
-            for kernel in kernels:
-                try:
-                    kernel.wait_ready(timeout=max(1.0, timeout - (time.monotonic() - t0)))
-                except KernelFault as exc:
-                    if not keep_failed:
-                        raise
-                    kernel.boot_error = str(exc)
-                kernel.boot_ms = (time.monotonic() - t0) * 1000
+    with launched(names, [env] * len(names)) as kernels:
+        ready(kernels, timeout, keep_failed)
         yield kernels
-    finally:
-        shutdown(kernels)
+
+
+@contextlib.contextmanager
+def using(
+    given: list[Kernel] | None,
+    names: list[str],
+    envs: list[dict | None] | None = None,
+) -> Iterator[list[Kernel]]:
+    """The kernels a lesson runs on, launched but maybe not ready yet — the lesson does
+    its own local work first and calls `ready()` when it needs them. Either the ones it
+    was handed (launched by a caller who shuts them down: kij tour), or fresh ones it
+    launches and shuts down itself."""
+    if given is not None:
+        yield given
+    else:
+        with launched(names, envs) as kernels:
+            yield kernels
 
 
 def shutdown(kernels: list[Kernel]) -> None:

@@ -20,7 +20,7 @@ import uuid
 
 from kij import trace, wire
 from kij.errors import KernelTimeout, UserError
-from kij.kernel import Kernel, attached, started
+from kij.kernel import Kernel, attached, ready, using
 from kij.sniffer import Captured, Sniffer
 from kij.trace import Act, Capture, KernelFacts
 
@@ -237,15 +237,18 @@ def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
 
 
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
-        timeout: float = 30.0) -> Capture:
+        timeout: float = 30.0, kernels: list[Kernel] | None = None) -> Capture:
+    """Boot a kernel (or attach to `existing`) and run the steps on it. `kernels`, when
+    given, is one fresh kernel launched for this lesson by kij tour, which shuts it down."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
     t0 = time.monotonic()
-    booting = attached(existing) if existing else started([kernel_name])
+    booting = attached(existing) if existing else using(kernels, [kernel_name])
     with contextlib.ExitStack() as stack:
         kernel = stack.enter_context(booting)
         if not existing:
             (kernel,) = kernel
+            ready([kernel])
         sn = stack.enter_context(Sniffer(kernel.connection_info))
         capture = Capture(identity=sn.identity.decode(), session=sn.session, takeaway=TAKEAWAY)
         lesson = Lesson(kernel, sn, capture, timeout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kij.kernel import Cell, Kernel, attached, started
+from kij.kernel import Cell, Kernel, attached, ready, using
 
 CELL_1 = "secret = 6 * 7"
 CELL_2 = "secret * 2"
@@ -73,9 +73,12 @@ def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) ->
     )
 
 
-def run(kernel_name: str = "python3", timeout: float = 30.0) -> StateResult:
+def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kernel] | None = None) -> StateResult:
+    """Run the lesson on a fresh kernel of its own — or on `kernels`, one fresh kernel
+    launched for it by kij tour and used by no other lesson, since this one restarts it."""
     t0 = time.monotonic()
-    with started([kernel_name]) as (kernel,):
+    with using(kernels, [kernel_name]) as (kernel,):
+        ready([kernel])
         result = StateResult(kernel=kernel_name, connection_file=kernel.connection_file)
         steps = result.steps
         steps.append(_step("cell 1", "client A", kernel, CELL_1, timeout))

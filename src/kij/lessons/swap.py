@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from kij.errors import KernelFault
-from kij.kernel import Kernel, check_kernel_names, started
+from kij.kernel import Kernel, check_kernel_names, ready, using
 
 DEFAULT_KERNELS = ["python3", "bash"]
 
@@ -91,19 +91,28 @@ def _missing_executable(name: str) -> str | None:
     return None
 
 
-def run(names: list[str] | None = None, timeout: float = 30.0) -> SwapResult:
+def runnable(names: list[str]) -> tuple[list[str], list[Answer]]:
+    """Split kernel names into those that can run here and Answers for those skipped."""
+    ok, skipped = [], []
+    for name in names:
+        why = _missing_executable(name)
+        if why:
+            skipped.append(Answer(kernel=name, skipped=why))
+        else:
+            ok.append(name)
+    return ok, skipped
+
+
+def run(names: list[str] | None = None, timeout: float = 30.0, kernels: list[Kernel] | None = None) -> SwapResult:
+    """Drive each kernel with `ask`. `kernels`, when given, are the runnable ones of
+    `names`, already launched by kij tour (which shuts them down)."""
     t0 = time.monotonic()
     names = list(dict.fromkeys(names or DEFAULT_KERNELS))  # keep order, drop repeats
     check_kernel_names(names)
     result = SwapResult()
-    runnable = []
-    for name in names:
-        why = _missing_executable(name)
-        if why:
-            result.answers.append(Answer(kernel=name, skipped=why))
-        else:
-            runnable.append(name)
-    with started(runnable, keep_failed=True) as kernels:
+    to_run, result.answers = runnable(names)
+    with using(kernels, to_run) as kernels:
+        ready(kernels, keep_failed=True)
         for kernel in kernels:
             if kernel.boot_error:
                 result.answers.append(Answer(kernel=kernel.name, error=kernel.boot_error))

@@ -17,10 +17,26 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def facts(value):
+    """A lesson's result as plain data for JSON. Like dataclasses.asdict, except that
+    fields marked `metadata={"json": False}` (e.g. output with its colour codes still
+    in, kept for the rich view) are left out."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: facts(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata.get("json", True)
+        }
+    if isinstance(value, dict):
+        return {k: facts(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [facts(v) for v in value]
+    return value
+
+
 def print_json(result) -> None:
     """One JSON document on stdout, no markup: the facts a lesson returned."""
-    data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(facts(result), indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def booting(names: list[str]):
@@ -31,8 +47,12 @@ def booting(names: list[str]):
 
 def error_line(message: str) -> None:
     """A user-facing failure: one line on stderr, no traceback."""
-    # soft_wrap: one line however long, so scripts (and people) can grep it
-    console(stderr=True).print(f"[bold red]kij:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # soft_wrap: one line however long, so scripts (and people) can grep it;
+    # escape: a message quoting [brackets] is text, not markup
+    console(stderr=True).print(f"[bold red]kij:[/] {escape(message)}", markup=True, highlight=False,
+                               soft_wrap=True)
 
 
 def heading(con, title: str, subtitle: str = "") -> None:
@@ -40,4 +60,6 @@ def heading(con, title: str, subtitle: str = "") -> None:
 
 
 def takeaway(con, text: str) -> None:
-    con.print(f"\n[bold green]→[/] {text}")
+    from rich.markup import escape
+
+    con.print(f"\n[bold green]→[/] {escape(text)}")

@@ -1,0 +1,106 @@
+"""`kij tour` — every lesson in order, for a workshop or a first sitting.
+
+What the learner should feel: the whole stack, layer by layer — IPython's REPL, state
+in the kernel process, the wire, magics, swappable kernels, which interpreter —
+each closed by its one-line takeaway.
+
+How it stays quick: every kernel the tour needs is launched up front, so later
+lessons' kernels boot in the background while earlier lessons run; each lesson is
+handed the kernels launched for it instead of starting its own. The sharing stays
+honest: every lesson gets fresh kernels of its own — nothing one lesson did (state's
+restart, frames' forged requests, magics' `%load_ext`) can leak into another — and
+the tour shuts them all down at the end, on every path. This module never prints: it hands each finished
+lesson to `show`, and calls `between` (e.g. "press Enter") before the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kij.kernel import Kernel, launched
+from kij.lessons import frames, magics, repl_diff, state, swap, which
+
+
+@dataclass
+class Stop:
+    """One lesson of the tour, once it has run."""
+
+    number: int
+    command: str  # the kij command that teaches it alone
+    view: str  # the kij.views module that draws its result
+    takeaway: str
+    result: object
+    elapsed_ms: float
+
+
+@dataclass
+class TourResult:
+    stops: list[Stop] = field(default_factory=list)
+    kernels_launched: int = 0
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class Step:
+    """A lesson as the tour runs it: the kernels to launch for it, up front, and how
+    to run it on them (kernels in the same order as `kernels`)."""
+
+    command: str
+    view: str
+    takeaway: str
+    kernels: list[tuple[str, dict | None]]  # (kernelspec name, environment or None)
+    run: Callable[[list[Kernel]], object]
+
+
+def steps(timeout: float, decoy: which.Decoy) -> list[Step]:
+    swap_kernels, _ = swap.runnable(swap.DEFAULT_KERNELS)
+    return [
+        Step("repl-diff", "repl_diff", repl_diff.TAKEAWAY, [("python3", None)],
+             lambda ks: repl_diff.run(timeout=timeout, kernels=ks)),
+        Step("state", "state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
+             lambda ks: state.run(timeout=timeout, kernels=ks)),
+        Step("frames", "frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
+             lambda ks: frames.run(timeout=timeout, kernels=ks)),
+        Step("magics", "magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
+             lambda ks: magics.run(timeout=timeout, kernels=ks)),
+        Step("swap", "swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels],
+             lambda ks: swap.run(timeout=timeout, kernels=ks)),
+        Step("which", "which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
+             lambda ks: which.run(timeout=timeout, kernels=ks, decoy=decoy)),
+    ]
+
+
+def run(
+    announce: Callable[[int, int, Step], None],
+    show: Callable[[Stop], None],
+    between: Callable[[Step], None] | None = None,
+    timeout: float = 30.0,
+) -> TourResult:
+    """Run every lesson: `announce` before each (its heading), `show` after it (its
+    view), `between` before the next one (workshop mode waits for Enter there)."""
+    t0 = time.monotonic()
+    result = TourResult()
+    with contextlib.ExitStack() as stack:  # on exit: every kernel first, then the decoy
+        decoy = stack.enter_context(which.decoy_python())
+        plan = steps(timeout, decoy)
+        wanted = [k for step in plan for k in step.kernels]
+        kernels = stack.enter_context(launched([n for n, _ in wanted], [env for _, env in wanted]))
+        result.kernels_launched = len(kernels)
+        first = 0
+        for number, step in enumerate(plan, 1):
+            mine = kernels[first:first + len(step.kernels)]
+            first += len(step.kernels)
+            announce(number, len(plan), step)
+            started_at = time.monotonic()
+            outcome = step.run(mine)
+            stop = Stop(number, step.command, step.view, step.takeaway, outcome,
+                        round((time.monotonic() - started_at) * 1000, 1))
+            result.stops.append(stop)
+            show(stop)
+            if between is not None and number < len(plan):
+                between(plan[number])  # the next step
+    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
+    return result
