@@ -129,7 +129,7 @@ def execute(nb, cwd: Path = HERE, timeout: int = 120):
     """Run every cell in a fresh python3 kernel (headless), in place."""
     from nbclient import NotebookClient
 
-    NotebookClient(nb, kernel_name="python3", timeout=timeout,
+    NotebookClient(nb, kernel_name="python3", timeout=timeout, coalesce_streams=True,
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
 

@@ -117,6 +117,7 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
     base = f"http://127.0.0.1:{port}"
     lab = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         "--ServerApp.allow_root=True",  # CI runs as root
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
@@ -124,7 +125,11 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
     )
     try:
-        wait_until(lambda: server_up(base, token), timeout=90, what="JupyterLab to serve")
+        def serving():
+            assert lab.poll() is None, "JupyterLab exited: " + (tmp_path / "lab.log").read_text()[-800:]
+            return server_up(base, token)
+
+        wait_until(serving, timeout=90, what="JupyterLab to serve")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -133,7 +138,8 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{base}/lab/tree/kij-companion.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+                # the status bar names the kernel once its session is up and idle
+                page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
                 page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
                 page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
                 outputs = page.locator(".jp-OutputArea-output")

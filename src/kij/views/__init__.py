@@ -14,7 +14,14 @@ def console(stderr: bool = False):
     terminals and output piped to a file (no colour codes, no spinner animation)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    con = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if con.is_jupyter:
+        # Inside a notebook rich would turn every print into a display of its own;
+        # one ANSI-coloured text stream (which JupyterLab and nbconvert colour) reads
+        # like the terminal and keeps the notebook small.
+        con = Console(stderr=stderr, highlight=False, soft_wrap=False,
+                      force_jupyter=False, force_terminal=True, width=110)
+    return con
 
 
 def facts(value):
