@@ -1,10 +1,12 @@
 """The lifecycle's promises: nothing survives a command, whatever ends it."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 
+import pytest
 import zmq
 
 from conftest import no_traceback, wait_until
@@ -68,3 +70,33 @@ def test_sigint_while_executing(kij):
     assert proc.returncode == 130, err
     assert no_traceback(err)
     kij.assert_clean()
+
+
+def test_a_kernel_that_loses_the_port_race_is_relaunched_on_new_ports(tmp_path, monkeypatch):
+    """Take the kernel's shell port before it can bind it (as a busy machine might):
+    the kernel dies with 'Address already in use', and kij starts it again on fresh
+    ports instead of reporting a fault."""
+    import socket
+
+    from kij import kernel
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    with kernel.launched(["python3"]) as (k,):
+        taken = json.loads(open(k.connection_file).read())["shell_port"]
+        squatter = socket.socket()
+        try:
+            squatter.bind(("127.0.0.1", taken))
+            squatter.listen()
+        except OSError:  # the kernel bound it first: nothing to prove this time
+            squatter.close()
+            pytest.skip("the kernel bound its port before the test could take it")
+        try:
+            kernel.ready([k])
+            assert kernel.PORT_TAKEN in k.log()
+            assert json.loads(open(k.connection_file).read())["shell_port"] != taken
+            assert k.execute("6 * 7").result == "42"
+        finally:
+            squatter.close()
+        pid = k.pid
+    assert list(tmp_path.glob("kernel-*.json")) == []
+    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in open(f"/proc/{pid}/status").read()

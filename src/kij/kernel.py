@@ -282,6 +282,18 @@ class Kernel:
         except KernelFault:
             pass  # best effort: the caller is already reporting a timeout
 
+    def relaunch_on_new_ports(self) -> None:
+        """Start a kernel that died while booting again, on new ports, with a new client."""
+        with signals_deferred():
+            self.client.stop_channels()
+            for port in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+                setattr(self.manager, port, 0)  # 0 = "pick a free one" at the next launch
+            self.manager.cleanup_connection_file()  # so the new ports get written
+            self.manager.restart_kernel(now=True)
+            self.connection_file = self.manager.connection_file
+            self.client = self.manager.client()
+            self.client.start_channels()
+
     def restart(self, timeout: float = BOOT_TIMEOUT) -> None:
         """Restart a kernel kij started: a new process on the same ports, empty state."""
         if self.manager is None:
@@ -431,12 +443,33 @@ def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: boo
     with boot_indicator([k.name for k in waiting]):
         for kernel in waiting:
             try:
-                kernel.wait_ready(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+                _wait_ready_or_relaunch(kernel, deadline=t0 + timeout)
             except KernelFault as exc:
                 if not keep_failed:
                     raise
                 kernel.boot_error = str(exc)
             kernel.boot_ms = (time.monotonic() - max(kernel.launched_at, t0)) * 1000
+
+
+PORT_TAKEN = "Address already in use"
+
+
+def _wait_ready_or_relaunch(kernel: Kernel, deadline: float, attempts: int = 3) -> None:
+    """wait_ready, relaunching on fresh ports if the kernel lost a port race.
+
+    jupyter_client picks free ports by binding to port 0 and letting go; the kernel
+    binds them a moment later. If another process took one in between, the kernel
+    dies at once with "Address already in use" — a race, not a fault, so kij asks
+    jupyter_client for new ports and starts it again (at most `attempts` times).
+    """
+    for attempt in range(attempts):
+        try:
+            kernel.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
+            return
+        except KernelDied:
+            if not (kernel.owned and PORT_TAKEN in kernel.log() and attempt + 1 < attempts):
+                raise
+            kernel.relaunch_on_new_ports()
 
 
 @contextlib.contextmanager
