@@ -62,6 +62,21 @@ def error_line(message: str) -> None:
                                soft_wrap=True)
 
 
+def side_by_side(con, panels: list, min_width: int = 32) -> None:
+    """Panels in one row when each gets at least min_width columns, else stacked."""
+    from rich.table import Table
+
+    if len(panels) > 1 and con.width // len(panels) >= min_width:
+        row = Table.grid(expand=True, padding=(0, 1))
+        for _ in panels:
+            row.add_column(ratio=1)
+        row.add_row(*panels)
+        con.print(row)
+    else:
+        for panel in panels:
+            con.print(panel)
+
+
 def heading(con, title: str, subtitle: str = "") -> None:
     con.print(f"[bold]{title}[/]" + (f" — {subtitle}" if subtitle else ""))
 

@@ -5,7 +5,7 @@ when colour is off), never printed as raw escape codes."""
 from __future__ import annotations
 
 from kij.lessons.repl_diff import Interpreter, ReplDiffResult
-from kij.views import console, heading, takeaway
+from kij.views import console, heading, side_by_side, takeaway
 
 SIDE_BY_SIDE_MIN_WIDTH = 100
 
@@ -91,7 +91,6 @@ def _panel(who: Interpreter):
 
 def render(result: ReplDiffResult) -> None:
     from rich.syntax import Syntax
-    from rich.table import Table
 
     con = console()
     heading(con, "kij repl-diff", "same bytes, three interpreters")
@@ -99,15 +98,7 @@ def render(result: ReplDiffResult) -> None:
     con.print(Syntax(result.snippet.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True,
                      background_color="default"))
     con.print()
-    panels = [_panel(who) for who in result.interpreters]
-    if con.width >= SIDE_BY_SIDE_MIN_WIDTH:
-        row = Table.grid(expand=True, padding=(0, 1))
-        for _ in panels:
-            row.add_column(ratio=1)
-        row.add_row(*panels)
-        con.print(row)
-    else:
-        for panel in panels:
-            con.print(panel)
+    side_by_side(con, [_panel(who) for who in result.interpreters],
+                 min_width=SIDE_BY_SIDE_MIN_WIDTH // 3)
     con.print(f"[dim]all three ran at once; whole lesson {result.elapsed_ms:.0f} ms[/]")
     takeaway(con, result.takeaway)

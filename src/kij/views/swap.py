@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kij.lessons.swap import Answer, SwapResult
-from kij.views import console, heading, takeaway
+from kij.views import console, heading, side_by_side, takeaway
 
 
 def _panel(answer: Answer):
@@ -37,20 +37,9 @@ def _panel(answer: Answer):
 
 
 def render(result: SwapResult) -> None:
-    from rich.table import Table
-
     con = console()
     heading(con, "kij swap", "one client function, any kernel")
-    panels = [_panel(a) for a in result.answers]
-    if len(panels) > 1 and con.width // len(panels) >= 50:
-        row = Table.grid(expand=True, padding=(0, 1))
-        for _ in panels:
-            row.add_column(ratio=1)
-        row.add_row(*panels)
-        con.print(row)
-    else:
-        for panel in panels:
-            con.print(panel)
+    side_by_side(con, [_panel(a) for a in result.answers], min_width=50)
     boots = [a.boot_ms for a in result.answers if a.boot_ms]
     if boots:
         con.print(
