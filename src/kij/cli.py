@@ -16,6 +16,7 @@ COMMANDS = {
     "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
     "frames": "Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
+    "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
@@ -112,6 +113,59 @@ def build_app():
         show(result, json, "check")
         if not result.passed:
             raise typer.Exit(1)
+
+    @app.command(help=COMMANDS["tap"] + " ACTION: install | uninstall (a tap kernelspec in front of --kernel).")
+    def tap(
+        action: Annotated[
+            Optional[str],
+            typer.Argument(metavar="[install|uninstall|FILE]",
+                           help="install / uninstall a kij-tap-KERNEL kernelspec; with --follow, the trace to follow."),
+        ] = None,
+        follow: Annotated[
+            bool, typer.Option("--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it."),
+        ] = False,
+        kernel: Annotated[
+            Optional[str], typer.Option("--kernel", "-k", help="install/uninstall: the kernelspec to put behind the tap."),
+        ] = None,
+        connection_file: Annotated[
+            Optional[str],
+            typer.Option("--connection-file", metavar="FILE",
+                         help="--follow: the frontend's connection file; its key lets --follow check signatures itself."),
+        ] = None,
+        frames: Annotated[bool, typer.Option("--frames", help="--follow: draw every frame of every message.")] = False,
+        prefix: Annotated[
+            Optional[str],
+            typer.Option("--prefix", help="install/uninstall: the environment prefix (default: this Python's, sys.prefix)."),
+        ] = None,
+        json: JsonFlag = False,
+    ) -> None:
+        from kij.errors import UserError
+        from kij.lessons import tap as lesson
+        from kij.views import tap as view
+
+        if action in ("install", "uninstall"):
+            if follow or connection_file or frames:
+                raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
+            if action == "install":
+                if not kernel:
+                    raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
+                result = lesson.install(kernel, prefix)
+                return views.print_json(result) if json else view.render_installed(result)
+            removed = lesson.uninstall(kernel, prefix)
+            return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+        if follow:
+            if json:
+                raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
+            draw = view.Follower(frames=frames)
+            for event in lesson.follow(action, connection_file):
+                draw(event)
+            return
+        if action is not None:
+            raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
+        result = lesson.status()
+        views.print_json(result) if json else view.render_status(result)
+
+    from kij import views
 
     return app
 
