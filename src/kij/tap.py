@@ -142,11 +142,12 @@ class TraceWriter:
     def _existing(path: Path) -> tuple[int, float | None]:
         """(records already there, the first writer's start time) — (0, None) if new."""
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return 0, None
-        if not lines:
+        if not text.strip():
             return 0, None
+        lines = text.split("\n")  # not splitlines: U+2028 may sit inside a JSON string
         started = None
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             started = float(json.loads(lines[0]).get("tap", {}).get("started"))
