@@ -510,6 +510,11 @@ def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
     def on_sigterm(signum, frame):
         raise Stop("SIGTERM")
 
+    # The recorder thread decodes and writes JSON while the relay waits in zmq (GIL
+    # released). When a message arrives, the relay must get the GIL back at once, not
+    # after Python's default 5 ms switch interval: that alone would add milliseconds
+    # to every round trip.
+    sys.setswitchinterval(0.0001)
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
