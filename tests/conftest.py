@@ -117,3 +117,74 @@ def kij(tmp_path) -> KijRunner:
 
 def no_traceback(text: str) -> bool:
     return "Traceback" not in text
+
+
+# --- JupyterLab in headless Chromium (shared by the notebook and tap tests) ----------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (.ci/run installs it); None where there is none."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_serving(base: str, token: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class Lab:
+    """A JupyterLab server on loopback, started with a sandbox's environment."""
+
+    def __init__(self, tmp_path: Path, root: Path, env: dict):
+        self.port, self.token = free_tcp_port(), "kij-test-token"
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "lab.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={self.port}", f"--IdentityProvider.token={self.token}",
+             f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],  # containers often run tests as root
+            env={**env, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")},
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+        )
+
+    def wait_serving(self, timeout: float = 90) -> None:
+        wait_until(lambda: lab_serving(self.base, self.token), timeout=timeout, what="JupyterLab to serve")
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path}?token={self.token}"
+
+    def stop(self) -> None:
+        """Ask the server to shut down its kernels and itself; kill it if it will not."""
+        import signal
+        import urllib.request
+
+        try:
+            req = urllib.request.Request(f"{self.base}/api/shutdown?token={self.token}", method="POST")
+            urllib.request.urlopen(req, timeout=10).close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()

@@ -20,6 +20,7 @@ COMMANDS = {
     "which": "Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap.",
     "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
+    "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
@@ -161,6 +162,59 @@ def build_app():
 
         waits = pause and sys.stdin.isatty()
         view.summary(lesson.run(view.announce, render, view.pause if waits else None, timeout=timeout))
+
+    @app.command(help=COMMANDS["tap"] + " ACTION: install | uninstall (a tap kernelspec in front of --kernel).")
+    def tap(
+        action: Annotated[
+            Optional[str],
+            typer.Argument(metavar="[install|uninstall|FILE]",
+                           help="install / uninstall a kij-tap-KERNEL kernelspec; with --follow, the trace to follow."),
+        ] = None,
+        follow: Annotated[
+            bool, typer.Option("--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it."),
+        ] = False,
+        kernel: Annotated[
+            Optional[str], typer.Option("--kernel", "-k", help="install/uninstall: the kernelspec to put behind the tap."),
+        ] = None,
+        connection_file: Annotated[
+            Optional[str],
+            typer.Option("--connection-file", metavar="FILE",
+                         help="--follow: the frontend's connection file; its key lets --follow check signatures itself."),
+        ] = None,
+        frames: Annotated[bool, typer.Option("--frames", help="--follow: draw every frame of every message.")] = False,
+        prefix: Annotated[
+            Optional[str],
+            typer.Option("--prefix", help="install/uninstall: the environment prefix (default: this Python's, sys.prefix)."),
+        ] = None,
+        json: JsonFlag = False,
+    ) -> None:
+        from kij.errors import UserError
+        from kij.lessons import tap as lesson
+        from kij.views import tap as view
+
+        if action in ("install", "uninstall"):
+            if follow or connection_file or frames:
+                raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
+            if action == "install":
+                if not kernel:
+                    raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
+                result = lesson.install(kernel, prefix)
+                return views.print_json(result) if json else view.render_installed(result)
+            removed = lesson.uninstall(kernel, prefix)
+            return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+        if follow:
+            if json:
+                raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
+            draw = view.Follower(frames=frames)
+            for event in lesson.follow(action, connection_file):
+                draw(event)
+            return
+        if action is not None:
+            raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
+        result = lesson.status()
+        views.print_json(result) if json else view.render_status(result)
+
+    from kij import views
 
     return app
 

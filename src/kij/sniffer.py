@@ -69,6 +69,25 @@ class Captured:
         return self.message.content if self.message else {}
 
 
+def capture_of(channel: str, direction: str, t: float, frames: list[bytes],
+               key: str | bytes, scheme: str = "hmac-sha256") -> Captured:
+    """Decode one multipart message and check its signature with key. Never raises
+    for what came off the wire: frames that are not a message get `problem` set."""
+    c = Captured(channel=channel, direction=direction, t=t, frames=[bytes(f) for f in frames])
+    if channel != "hb":
+        try:
+            c.message = wire.parse(c.frames)
+        except wire.WireError as exc:
+            c.problem = str(exc)
+        else:
+            if c.message.signature or key:
+                try:
+                    c.signature_valid = wire.verify(key, c.message.signature, c.message.signed_parts, scheme)
+                except wire.WireError as exc:  # an unknown signature scheme
+                    c.problem = str(exc)
+    return c
+
+
 def address(info: dict, port_name: str) -> str:
     """Where a channel lives: tcp://IP:PORT (or ipc://IP-PORT)."""
     port = info[f"{port_name}_port"]
@@ -133,17 +152,7 @@ class Sniffer:
     # -- recording --
 
     def _record(self, channel: str, direction: str, frames: list[bytes]) -> Captured:
-        c = Captured(channel=channel, direction=direction, t=time.monotonic() - self._t0,
-                     frames=[bytes(f) for f in frames])
-        if channel != "hb":
-            try:
-                c.message = wire.parse(c.frames)
-            except wire.WireError as exc:
-                c.problem = str(exc)
-            else:
-                if c.message.signature or self.key:
-                    c.signature_valid = wire.verify(
-                        self.key, c.message.signature, c.message.signed_parts, self.scheme)
+        c = capture_of(channel, direction, time.monotonic() - self._t0, frames, self.key, self.scheme)
         self.capture.append(c)
         return c
 

@@ -233,7 +233,7 @@ def parse(text: str) -> Capture:
         return from_document({"messages": [doc]})
     head: dict = {}
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 or U+0085 may sit inside a JSON string
         if not line.strip():
             continue
         try:

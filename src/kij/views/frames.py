@@ -127,6 +127,15 @@ def short_id(msg_id: str) -> str:
     return msg_id if len(msg_id) <= 16 else f"{msg_id[:8]}…{msg_id[-6:]}"
 
 
+def _unnamed(rec: Record) -> str:
+    """What to call frames with no msg_type: a heartbeat, an iopub subscription, junk."""
+    if rec.channel == "hb":
+        return "ping" if rec.direction == "to_kernel" else "echo"
+    if rec.channel == "iopub" and rec.direction == "to_kernel" and (rec.note or "").startswith(("subscribe", "unsubscribe")):
+        return rec.note.split(" ", 1)[0]
+    return "(not a message)"
+
+
 def _timeline(con, records: list[Record], ids: dict[str, int]) -> None:
     """One line per message: ms since the step began, #, direction, channel, type, gist."""
     if not records:
@@ -135,7 +144,7 @@ def _timeline(con, records: list[Record], ids: dict[str, int]) -> None:
     narrow = con.width < NARROW
     for rec in records:
         arrow = ARROW.get(rec.direction, "?")
-        what = rec.msg_type or ("ping" if rec.direction == "to_kernel" else "echo")
+        what = rec.msg_type or _unnamed(rec)
         gist = summary(rec)
         if rec.msg_type == "status":
             what, gist = f"status {gist}", ""

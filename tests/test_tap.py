@@ -1,0 +1,521 @@
+"""kij tap: a real frontend (jupyter_client, jupyter_kernel_test, JupyterLab in
+Chromium) talks to a real kernel through the proxy, and the trace holds what passed.
+
+Every test runs in a sandbox (its own runtime directory and an environment marker
+that the proxy and the real kernel inherit), and ends by proving no process carrying
+the marker survives and no connection file is left. Waiting is on replies, status
+idle, process exit and lines in files — never on sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import jupyter_kernel_test as jkt
+import nbformat
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jupyter_client.connect import write_connection_file
+from jupyter_client.manager import KernelManager
+from jupyter_client.session import Session
+
+from conftest import CHROMIUM_ARGS, MARK, KijRunner, Lab, chromium_path, no_traceback, processes_with, wait_until
+from kij import trace
+from kij.tap import Recorder, TraceWriter
+
+CHROMIUM = chromium_path()
+
+
+# --- the sandbox: env marker, runtime dir, trace file --------------------------------
+
+
+class Sandbox:
+    def __init__(self, tmp: Path):
+        self.runner = KijRunner(tmp)
+        self.marker, self.runtime = self.runner.marker, self.runner.runtime
+        self.trace = tmp / "trace.jsonl"
+        self.env = {**self.runner.env, "KIJ_TAP_TRACE": str(self.trace)}
+        self.patch = pytest.MonkeyPatch()
+
+    def __enter__(self) -> "Sandbox":
+        for name in (MARK, "JUPYTER_RUNTIME_DIR", "KIJ_TAP_TRACE"):
+            self.patch.setenv(name, self.env[name])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.patch.undo()
+
+    def assert_clean(self) -> None:
+        wait_until(lambda: not processes_with(self.marker), timeout=20, what="every tap process to exit")
+        assert sorted(self.runtime.glob("kernel-*.json")) == []
+
+    def records(self) -> list[trace.Record]:
+        return trace.load(self.trace).messages
+
+
+def start(kernel_name: str = "kij-tap", log: Path | None = None, **manager_args):
+    km = KernelManager(kernel_name=kernel_name, **manager_args)
+    km.start_kernel(stderr=open(log, "w") if log else subprocess.DEVNULL)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+    except Exception:
+        stop(km, kc)
+        raise
+    return km, kc
+
+
+def stop(km, kc) -> None:
+    kc.stop_channels()
+    if km.has_kernel:
+        km.shutdown_kernel()
+
+
+def proxy_pid(km) -> int:
+    return km.provisioner.process.pid
+
+
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is pid (from /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "State:\tZ" not in (proc / "status").read_text():
+                found.append(int(proc.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def run_cell(kc, code: str, timeout: float = 30) -> dict:
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+    return reply["content"]
+
+
+@pytest.fixture(scope="module")
+def tapped(tmp_path_factory):
+    """One kij-tap kernel (python3 behind the proxy) for the module's lighter tests."""
+    with Sandbox(tmp_path_factory.mktemp("tapped")) as sandbox:
+        km, kc = start(log=sandbox.runtime.parent / "proxy.log")
+        try:
+            yield sandbox, km, kc
+        finally:
+            stop(km, kc)
+        sandbox.assert_clean()
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with Sandbox(tmp_path) as box:
+        yield box
+    box.assert_clean()
+
+
+# --- the trace ---------------------------------------------------------------------------
+
+
+def between(records, request) -> tuple[trace.Record, list[trace.Record]]:
+    """The reply to a request and every iopub message that answered it, in order."""
+    mine = [r for r in records if r.parent_msg_id == request.msg_id and r.seq > request.seq]
+    reply = next(r for r in mine if r.channel == "shell")
+    return reply, [r for r in mine if r.channel == "iopub"]
+
+
+def assert_cell_traced(records, code_part: str) -> None:
+    request = next(r for r in records if r.msg_type == "execute_request" and code_part in r.content["code"])
+    assert request.direction == "to_kernel" and request.channel == "shell"
+    assert request.signature_valid is True
+    assert request.frames[0].role == "identity"  # the frontend's identity, as the kernel's ROUTER sees it
+    reply, iopub = between(records, request)
+    assert reply.msg_type == "execute_reply" and reply.direction == "from_kernel"
+    assert reply.content["status"] == "ok" and reply.signature_valid is True
+    kinds = [r.msg_type if r.msg_type != "status" else f"status {r.content['execution_state']}" for r in iopub]
+    assert kinds == ["status busy", "execute_input", "stream", "execute_result", "status idle"]
+    assert all(r.signature_valid for r in iopub)
+
+
+def cell_finished(records, code_part: str) -> bool:
+    """The trace holds the cell's execute_request and the status idle that ends it."""
+    try:
+        request = next(r for r in records if r.msg_type == "execute_request" and code_part in r.content["code"])
+        reply, iopub = between(records, request)
+    except StopIteration:
+        return False
+    return any(r.msg_type == "status" and r.content["execution_state"] == "idle" for r in iopub)
+
+
+def test_a_cell_its_reply_and_its_iopub_are_in_the_trace(tapped):
+    sandbox, km, kc = tapped
+    content = run_cell(kc, "print('through the tap'); 6 * 7")
+    assert content["status"] == "ok"
+    wait_until(lambda: cell_finished(sandbox.records(), "through the tap"), timeout=10,
+               what="the cell's status idle in the trace")
+    records = sandbox.records()
+    assert_cell_traced(records, "through the tap")
+    # the same records in the runtime directory's trace, and the key in neither
+    runtime_traces = list((sandbox.runtime / "kij-tap").glob("*.jsonl"))
+    assert len(runtime_traces) == 1
+    key = km.session.key.decode()
+    for path in [sandbox.trace, *runtime_traces]:
+        text = path.read_text()
+        assert key not in text
+    head = json.loads(sandbox.trace.read_text().splitlines()[0])
+    assert head["format"] == "kij-frames/1" and head["kernel"]["key_hint"] == key[:4] + "…"
+    assert head["kernel"]["name"] == "python3" and head["tap"]["proxy_pid"] == proxy_pid(km)
+
+
+def test_kij_frames_loads_the_trace(tapped):
+    sandbox, km, kc = tapped
+    run_cell(kc, "print('loaded later'); 1")
+    wait_until(lambda: "loaded later" in sandbox.trace.read_text(), timeout=10, what="the trace")
+    proc = sandbox.runner.popen("frames", "--load", str(sandbox.trace))  # not .run: the tapped kernel
+    out, err = proc.communicate(timeout=60)                               # shares this sandbox's marker
+    assert proc.returncode == 0, err
+    assert "execute_request" in out and "execute_reply" in out
+
+
+def test_stdin_finds_the_frontend_through_the_tap(tapped):
+    """input_request goes to the identity that sent execute_request: the proxy's per-client
+    DEALERs keep that identity, so the kernel's question reaches the frontend's stdin socket."""
+    sandbox, km, kc = tapped
+    msg_id = kc.execute("name = input('name? '); print('hello,', name)", allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=15)
+    assert request["msg_type"] == "input_request" and request["content"]["prompt"] == "name? "
+    kc.input("Ada")
+    reply = kc.get_shell_msg(timeout=15)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+    assert run_cell(kc, "assert name == 'Ada'")["status"] == "ok"
+
+
+def test_interrupt_from_the_frontend_reaches_the_real_kernel(tapped):
+    sandbox, km, kc = tapped
+    msg_id = kc.execute("import time; print('asleep', flush=True); time.sleep(60)")
+    while True:  # the cell is in its sleep once it has said so (ipykernel drops a SIGINT
+        msg = kc.get_iopub_msg(timeout=15)  # that arrives before it starts running the code)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
+    km.interrupt_kernel()  # SIGINT to the proxy, as the kernelspec's interrupt_mode says
+    reply = kc.get_shell_msg(timeout=15)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=15)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+
+
+def test_follow_shows_the_wire_live_and_ctrl_c_exits_130(tapped):
+    sandbox, km, kc = tapped
+    run_cell(kc, "print('followed'); 2 + 2")
+    wait_until(lambda: "followed" in sandbox.trace.read_text(), timeout=10, what="the trace")
+    proc = sandbox.runner.popen("tap", "--follow", str(sandbox.trace))
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "Out[" in line and "4" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(seen) + out
+    assert proc.returncode == 130
+    assert no_traceback(err)
+    assert "execute_request" in text and "✓" in text
+    assert "the tap proxy recomputed each HMAC" in text
+
+
+def test_follow_checks_signatures_itself_with_the_connection_file(tapped):
+    sandbox, km, kc = tapped
+    proc = sandbox.runner.popen("tap", "--follow", str(sandbox.trace), "--connection-file", km.connection_file)
+    try:
+        for line in proc.stdout:
+            if "execute_reply" in line:
+                assert "✓" in line
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and no_traceback(err)
+
+
+# --- garbage in, the proxy stays up -----------------------------------------------------
+
+FRAME = st.one_of(st.binary(max_size=64), st.just(b"<IDS|MSG>"), st.just(b"{}"), st.just(b""),
+                  st.text(max_size=20).map(lambda s: json.dumps({"msg_type": s}).encode()))
+
+
+@pytest.fixture(scope="module")
+def raw(tapped):
+    """Anonymous DEALERs straight onto the proxy's shell and control ports."""
+    sandbox, km, kc = tapped
+    info = km.get_connection_info(session=False)
+    context = zmq.Context()
+    sockets = {}
+    for channel in ("shell", "control"):
+        sockets[channel] = context.socket(zmq.DEALER)
+        sockets[channel].linger = 0
+        sockets[channel].connect(f"tcp://{info['ip']}:{info[channel + '_port']}")
+    session = Session(key=info["key"], signature_scheme=info["signature_scheme"])
+    yield km, sockets, session
+    for s in sockets.values():
+        s.close()
+    context.term()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(channel=st.sampled_from(["shell", "control"]), frames=st.lists(FRAME, min_size=1, max_size=8))
+def test_malformed_frames_never_crash_the_proxy(raw, channel, frames):
+    km, sockets, session = raw
+    sock = sockets[channel]
+    sock.send_multipart(frames)  # passed on as it came; the real kernel drops it
+    msg = session.msg("kernel_info_request", {})
+    sock.send_multipart(session.serialize(msg))
+    while sock.poll(10_000):
+        idents, rest = session.feed_identities(sock.recv_multipart())
+        reply = session.deserialize(rest)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            assert reply["msg_type"] == "kernel_info_reply"
+            break
+    else:
+        raise AssertionError("the next valid request got no reply through the tap")
+    assert alive(proxy_pid(km))
+
+
+@settings(max_examples=60, deadline=None)
+@given(channel=st.sampled_from(["shell", "control", "stdin", "iopub", "hb"]),
+       direction=st.sampled_from(["to_kernel", "from_kernel"]), frames=st.lists(FRAME, min_size=1, max_size=8))
+def test_any_frames_become_a_loadable_record(tmp_path_factory, channel, direction, frames):
+    """The recorder never raises for what came off the wire, and what it writes loads."""
+    path = tmp_path_factory.mktemp("rec") / "t.jsonl"
+    writer = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 0.0}})
+    recorder = Recorder([writer], b"secret-key", "hmac-sha256")
+    recorder._write(channel, direction, 0.001, frames, None)
+    writer.close()
+    (rec,) = trace.load(path).messages
+    assert [f.data for f in rec.frames] == frames
+    assert rec.channel == channel and rec.direction == direction
+
+
+# --- lifecycle through the tap -------------------------------------------------------------
+
+
+def test_restart_from_the_frontend_replaces_proxy_and_kernel(sandbox):
+    km, kc = start()
+    try:
+        old_proxy = proxy_pid(km)
+        (old_kernel,) = children(old_proxy)
+        assert run_cell(kc, "state = 'before'")["status"] == "ok"
+        km.restart_kernel()  # shutdown_request(restart=True) on control, then a new proxy
+        kc.wait_for_ready(timeout=60)
+        assert not alive(old_proxy) and not alive(old_kernel)
+        (new_kernel,) = children(proxy_pid(km))
+        assert new_kernel != old_kernel
+        assert run_cell(kc, "assert 'state' not in dir()")["status"] == "ok"
+    finally:
+        stop(km, kc)
+    # the restarted proxy continued the same trace: one head line, seq keeps counting
+    records = sandbox.records()
+    assert [r.seq for r in records] == list(range(len(records)))
+    assert sum(1 for r in records if r.msg_type == "shutdown_request") >= 2
+
+
+def test_the_real_kernels_death_reaches_the_frontend(sandbox):
+    km, kc = start()
+    try:
+        kc.execute("import os; os._exit(3)")
+        wait_until(lambda: not km.is_alive(), timeout=20, what="the proxy to exit after its kernel died")
+        assert km.provisioner.process.returncode == 1
+    finally:
+        stop(km, kc)
+
+
+def test_sigterm_shuts_the_real_kernel_down(sandbox):
+    km, kc = start()
+    try:
+        pid = proxy_pid(km)
+        (kernel,) = children(pid)
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not km.is_alive(), timeout=20, what="the proxy to exit on SIGTERM")
+        wait_until(lambda: not alive(kernel), timeout=10, what="the real kernel to be shut down")
+    finally:
+        stop(km, kc)
+
+
+def test_the_proxy_follows_its_parent(sandbox, tmp_path):
+    """When the launcher dies (SIGKILL, no cleanup), the proxy shuts the real kernel down."""
+    connection_file = str(tmp_path / "kernel-orphan.json")
+    write_connection_file(connection_file, ip="127.0.0.1", key=uuid.uuid4().hex.encode())
+    launcher = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'kij.tap', '-f', sys.argv[1]], "
+         "stderr=subprocess.DEVNULL); print(p.pid, flush=True); sys.stdin.read()", connection_file],
+        env=sandbox.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        proxy = int(launcher.stdout.readline())
+        wait_until(lambda: children(proxy), timeout=30, what="the real kernel to start")
+        wait_until(lambda: list(sandbox.runtime.glob("kernel-*-tapped.json")), timeout=30, what="its connection file")
+    finally:
+        launcher.kill()
+        launcher.wait()
+    wait_until(lambda: not processes_with(sandbox.marker), timeout=20, what="proxy and kernel to exit")
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a listening TCP socket on port (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        ip_hex, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:
+            found.add(".".join(str(int(ip_hex[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_a_non_loopback_ip_is_overridden_with_a_log_line(sandbox, tmp_path):
+    log = tmp_path / "proxy.log"
+    km, kc = start(log=log, ip="0.0.0.0")
+    try:
+        assert "kij tap only listens on loopback, binding 127.0.0.1 instead" in log.read_text()
+        assert listening_addresses(km.shell_port) == {"127.0.0.1"}
+        assert run_cell(kc, "1 + 1")["status"] == "ok"
+    finally:
+        stop(km, kc)
+
+
+def test_install_puts_any_kernel_behind_the_tap(sandbox, tmp_path):
+    prefix = tmp_path / "env"
+    result = sandbox.runner.run("tap", "install", "--kernel", "bash", "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr
+    spec = json.loads((prefix / "share/jupyter/kernels/kij-tap-bash/kernel.json").read_text())
+    assert spec["argv"][-2:] == ["--kernel", "bash"] and spec["display_name"] == "Bash (kij tap)"
+    sandbox.patch.setenv("JUPYTER_PATH", str(prefix / "share/jupyter"))
+    km, kc = start("kij-tap-bash")
+    try:
+        outputs = []
+        kc.execute_interactive("echo tapped bash", timeout=30,
+                               output_hook=lambda m: outputs.append(m["content"].get("text", "")))
+        assert "tapped bash" in "".join(outputs)
+    finally:
+        stop(km, kc)
+    head = json.loads(sandbox.trace.read_text().splitlines()[0])
+    assert head["kernel"]["name"] == "bash"
+    result = sandbox.runner.run("tap", "uninstall", "--kernel", "bash", "--prefix", str(prefix))
+    assert result.returncode == 0 and not (prefix / "share/jupyter/kernels/kij-tap-bash").exists()
+
+
+def test_user_mistakes_are_one_line_exit_2(kij):
+    for args in (["tap", "install"], ["tap", "install", "--kernel", "no-such-kernel"], ["tap", "bogus"],
+                 ["tap", "--follow", "/no/such/trace.jsonl"]):
+        result = kij.run(*args)
+        assert result.returncode == 2, args
+        assert no_traceback(result.stderr) and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- jupyter_kernel_test: the suite passes through the tap as it does against python3 -------
+
+
+class TestTapKernel(jkt.KernelTests):
+    """The samples of tests/test_conformance.py's TestPython3Control, through kij tap."""
+
+    kernel_name = "kij-tap"
+    language_name = "python"
+    file_extension = ".py"
+
+    code_hello_world = "print('hello, world')"
+    code_stderr = "import sys; print('test', file=sys.stderr)"
+    completion_samples = [{"text": "zi", "matches": {"zip"}}]
+    complete_code_samples = ["1", "print('hello, world')", "def f(x):\n  return x*2\n\n\n"]
+    incomplete_code_samples = ["print('''hello", "def f(x):\n  x*2"]
+    invalid_code_samples = ["import = 7q"]
+    code_page_something = "zip?"
+    code_generate_error = "raise ValueError('boom')"
+    code_execute_result = [{"code": "1+2+3", "result": "6"}, {"code": "[n*n for n in range(1, 4)]", "result": "[1, 4, 9]"}]
+    code_display_data = [
+        {"code": "from IPython.display import HTML, display; display(HTML('<b>test</b>'))", "mime": "text/html"},
+        {"code": "from IPython.display import Math, display; display(Math('\\\\frac{1}{2}'))", "mime": "text/latex"},
+    ]
+    code_history_pattern = "1?2*"
+    supported_history_operations = ("tail", "search")  # as TestPython3Control (ipykernel's range quirk)
+    code_inspect_sample = "zip"
+    code_clear_output = "from IPython.display import clear_output; clear_output()"
+
+    @classmethod
+    def setUpClass(cls) -> None:  # the suite boots its kernel here: inside a sandbox
+        import tempfile
+
+        cls.sandbox = Sandbox(Path(tempfile.mkdtemp(prefix="kij-tap-suite-"))).__enter__()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        cls.sandbox.__exit__()
+        cls.sandbox.assert_clean()
+
+
+# --- JupyterLab in Chromium --------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium")
+@pytest.mark.xfail(strict=True, reason=(
+    "OPEN: through the tap JupyterLab 4.6 shows the kernel idle, exchanges kernel_info and debug_request "
+    "with it, but never sends the cell's execute_request; the same harness with KIJ_TEST_LAB_KERNEL=python3 "
+    "runs the cell (and then fails only on the tap-trace assertion). Not yet diagnosed."))
+def test_jupyterlab_cell_on_the_tap_kernel_is_in_the_trace(sandbox, tmp_path):
+    """KIJ_TEST_LAB_KERNEL=python3 runs the same browser steps without the tap, for comparison."""
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('from the browser', 6 * 7)\n6 * 7")])
+    nb.metadata["kernelspec"] = {"name": os.environ.get("KIJ_TEST_LAB_KERNEL", "kij-tap"), "display_name": "Python 3 (kij tap)", "language": "python"}
+    nbformat.write(nb, root / "tapped.ipynb")
+    lab = Lab(tmp_path, root, sandbox.env)
+    try:
+        lab.wait_serving()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 800})
+                page.goto(lab.url("lab/tree/tapped.ipynb"))
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+                page.locator(".jp-Cell .jp-InputArea-editor").first.click()
+                page.keyboard.press("Shift+Enter")  # what a person does
+                try:
+                    page.locator(".jp-OutputArea-output", has_text="from the browser 42").first.wait_for(timeout=90_000)
+                finally:
+                    page.screenshot(path=str(tmp_path / "tap-lab.png"))
+            finally:
+                browser.close()
+        wait_until(lambda: sandbox.trace.exists() and "from the browser" in sandbox.trace.read_text()
+                   and cell_finished(sandbox.records(), "from the browser"), timeout=30, what="the cell's status idle in the trace")
+        assert_cell_traced(sandbox.records(), "from the browser")
+    finally:
+        lab.stop()
+
+
