@@ -200,6 +200,7 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         code = 130
     except Terminated:
+        views.error_line("terminated (SIGTERM); every kernel kij started has been shut down")
         return 143
     if code == 130:
         views.error_line("interrupted; every kernel kij started has been shut down")
