@@ -78,12 +78,13 @@ def build_app():
         json: JsonFlag = False,
         timeout: Timeout = 30.0,
     ) -> None:
+        from kij.errors import KernelFault
         from kij.lessons import swap as lesson
 
         result = lesson.run(kernel, timeout=timeout)
         show(result, json, "swap")
-        if result.failed:  # shown with the others, but the exit code says a kernel failed
-            raise typer.Exit(1)
+        if result.failed:  # shown with the others; stderr and the exit code say so too
+            raise KernelFault("; ".join(a.error for a in result.answers if a.error and not a.skipped))
 
     @app.command(help=COMMANDS["frames"])
     def frames(
@@ -254,6 +255,7 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         code = 130
     except Terminated:
+        views.error_line("terminated (SIGTERM); every kernel kij started has been shut down")
         return 143
     if code == 130:
         views.error_line("interrupted; every kernel kij started has been shut down")

@@ -236,12 +236,24 @@ def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
     )
 
 
+def _is_utf8(text: str) -> bool:
+    """False for a command-line argument whose bytes were not UTF-8: Python keeps them
+    as lone surrogates, which no JSON message can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
         timeout: float = 30.0, kernels: list[Kernel] | None = None) -> Capture:
     """Boot a kernel (or attach to `existing`) and run the steps on it. `kernels`, when
     given, is one fresh kernel launched for this lesson by kij tour, which shuts it down."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
+    if code is not None and not _is_utf8(code):
+        raise UserError("--code is not UTF-8 text")
     t0 = time.monotonic()
     booting = attached(existing) if existing else using(kernels, [kernel_name])
     with contextlib.ExitStack() as stack:

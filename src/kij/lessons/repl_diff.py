@@ -101,6 +101,8 @@ def snippet_from(code: str | None = None, file: str | Path | None = None) -> str
         raise UserError("give --code or --file, not both")
     if file is not None:
         path = Path(file)
+        if path.is_dir():
+            raise UserError(f"{path} is a directory, not a Python file")
         if not path.is_file():
             raise UserError(f"no such file: {path}")
         data = path.read_bytes()
@@ -112,9 +114,21 @@ def snippet_from(code: str | None = None, file: str | Path | None = None) -> str
             raise UserError(f"{path} is not UTF-8 text") from None
     if code is None:
         return SNIPPET
+    if not is_utf8(code):
+        raise UserError("--code is not UTF-8 text")
     if not code.strip():
         raise UserError("the snippet is empty: nothing to feed the interpreters")
     return code if code.endswith("\n") else code + "\n"
+
+
+def is_utf8(text: str) -> bool:
+    """False for a command-line argument whose bytes were not UTF-8 (Python keeps
+    them as lone surrogates, which no interpreter or JSON message can carry)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- the two subprocesses -----------------------------------------------------------
