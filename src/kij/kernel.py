@@ -249,7 +249,8 @@ class Kernel:
             if time.monotonic() > deadline:
                 self.interrupt()
                 raise KernelTimeout(
-                    f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel"
+                    f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel "
+                    "(give it more time with --timeout SECONDS)"
                 )
             self.check_alive("while running the cell")
             for channel, msg in self._poll(POLL_MS):
