@@ -24,6 +24,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
@@ -104,6 +105,14 @@ def alive(pid: int) -> bool:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+
+
+def shell_reply(kc, msg_id: str, timeout: float = 15) -> dict:
+    """The shell reply to msg_id (wait_for_ready may leave a late kernel_info_reply queued)."""
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    return reply
 
 
 def run_cell(kc, code: str, timeout: float = 30) -> dict:
@@ -201,9 +210,31 @@ def test_stdin_finds_the_frontend_through_the_tap(tapped):
     request = kc.get_stdin_msg(timeout=15)
     assert request["msg_type"] == "input_request" and request["content"]["prompt"] == "name? "
     kc.input("Ada")
-    reply = kc.get_shell_msg(timeout=15)
-    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
     assert run_cell(kc, "assert name == 'Ada'")["status"] == "ok"
+
+
+def test_stdin_finds_the_right_one_of_two_frontends(tapped):
+    """Two clients share one tap (and so one proxy identity towards the kernel): the
+    frontend's own identity frame rides in the envelope, so each input_request comes
+    back to the client whose execute_request asked for it — and to no other."""
+    sandbox, km, kc = tapped
+    other = BlockingKernelClient()  # a session (and so a socket identity) of its own, unlike km.client()
+    other.load_connection_info(km.get_connection_info(session=False))
+    assert other.session.bsession != kc.session.bsession
+    other.start_channels()
+    try:
+        other.wait_for_ready(timeout=30)
+        for asker, answer in ((other, "Grace"), (kc, "Edsger"), (other, "Barbara")):
+            msg_id = asker.execute(f"said = input('{answer}? ')", allow_stdin=True)
+            request = asker.get_stdin_msg(timeout=15)
+            assert request["content"]["prompt"] == f"{answer}? "
+            asker.input(answer)
+            assert shell_reply(asker, msg_id)["content"]["status"] == "ok"
+        assert run_cell(kc, "assert said == 'Barbara'")["status"] == "ok"
+        assert not kc.stdin_channel.msg_ready() and not other.stdin_channel.msg_ready()
+    finally:
+        other.stop_channels()
 
 
 def test_interrupt_from_the_frontend_reaches_the_real_kernel(tapped):
@@ -214,9 +245,7 @@ def test_interrupt_from_the_frontend_reaches_the_real_kernel(tapped):
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
     km.interrupt_kernel()  # SIGINT to the proxy, as the kernelspec's interrupt_mode says
-    reply = kc.get_shell_msg(timeout=15)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kc.get_shell_msg(timeout=15)
+    reply = shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
 
 
