@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
@@ -103,6 +105,14 @@ def alive(pid: int) -> bool:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+
+
+def shell_reply(kc, msg_id: str, timeout: float = 15) -> dict:
+    """The shell reply to msg_id (wait_for_ready may leave a late kernel_info_reply queued)."""
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    return reply
 
 
 def run_cell(kc, code: str, timeout: float = 30) -> dict:
@@ -200,9 +210,31 @@ def test_stdin_finds_the_frontend_through_the_tap(tapped):
     request = kc.get_stdin_msg(timeout=15)
     assert request["msg_type"] == "input_request" and request["content"]["prompt"] == "name? "
     kc.input("Ada")
-    reply = kc.get_shell_msg(timeout=15)
-    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
     assert run_cell(kc, "assert name == 'Ada'")["status"] == "ok"
+
+
+def test_stdin_finds_the_right_one_of_two_frontends(tapped):
+    """Two clients share one tap (and so one proxy identity towards the kernel): the
+    frontend's own identity frame rides in the envelope, so each input_request comes
+    back to the client whose execute_request asked for it — and to no other."""
+    sandbox, km, kc = tapped
+    other = BlockingKernelClient()  # a session (and so a socket identity) of its own, unlike km.client()
+    other.load_connection_info(km.get_connection_info(session=False))
+    assert other.session.bsession != kc.session.bsession
+    other.start_channels()
+    try:
+        other.wait_for_ready(timeout=30)
+        for asker, answer in ((other, "Grace"), (kc, "Edsger"), (other, "Barbara")):
+            msg_id = asker.execute(f"said = input('{answer}? ')", allow_stdin=True)
+            request = asker.get_stdin_msg(timeout=15)
+            assert request["content"]["prompt"] == f"{answer}? "
+            asker.input(answer)
+            assert shell_reply(asker, msg_id)["content"]["status"] == "ok"
+        assert run_cell(kc, "assert said == 'Barbara'")["status"] == "ok"
+        assert not kc.stdin_channel.msg_ready() and not other.stdin_channel.msg_ready()
+    finally:
+        other.stop_channels()
 
 
 def test_interrupt_from_the_frontend_reaches_the_real_kernel(tapped):
@@ -213,9 +245,7 @@ def test_interrupt_from_the_frontend_reaches_the_real_kernel(tapped):
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
     km.interrupt_kernel()  # SIGINT to the proxy, as the kernelspec's interrupt_mode says
-    reply = kc.get_shell_msg(timeout=15)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kc.get_shell_msg(timeout=15)
+    reply = shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
 
 
@@ -479,20 +509,50 @@ class TestTapKernel(jkt.KernelTests):
 # --- JupyterLab in Chromium --------------------------------------------------------------
 
 
+def kernel_idle_in_the_status_bar(page, timeout_ms: int = 90_000) -> None:
+    """Wait until JupyterLab has a *connected* kernel that said idle.
+
+    Not the toolbar's `.jp-Notebook-ExecutionIndicator[data-status='idle']`: that
+    indicator starts out as "idle" when the notebook is attached, before any session
+    or kernel exists. A Shift+Enter in that window is silently dropped by JupyterLab
+    (CodeCell.execute returns when sessionContext.session.kernel is null). The status
+    bar's "<kernel> | Idle" comes from sessionContext.kernelDisplayStatus, which says
+    "Idle" only once a kernel connection is 'connected' and its iopub said idle.
+    """
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(timeout=timeout_ms)
+
+
+def run_cell_in_lab(page, index: int) -> None:
+    """Click into the index-th cell's editor and press Shift+Enter, as a person does."""
+    page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").nth(index).click()
+    page.keyboard.press("Shift+Enter")
+
+
+def output_of_cell(page, index: int, text: str):
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output", has_text=text).first
+
+
+LAB_CELLS = [
+    "print('from the browser', 6 * 7)\n6 * 7",
+    "import time\nprint('asleep', flush=True)\ntime.sleep(60)",
+    "print('after the restart:', 'time' in dir())",
+]
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium")
-@pytest.mark.xfail(strict=True, reason=(
-    "OPEN: through the tap JupyterLab 4.6 shows the kernel idle, exchanges kernel_info and debug_request "
-    "with it, but never sends the cell's execute_request; the same harness with KIJ_TEST_LAB_KERNEL=python3 "
-    "runs the cell (and then fails only on the tap-trace assertion). Not yet diagnosed."))
 def test_jupyterlab_cell_on_the_tap_kernel_is_in_the_trace(sandbox, tmp_path):
-    """KIJ_TEST_LAB_KERNEL=python3 runs the same browser steps without the tap, for comparison."""
+    """A cell run, interrupted and restarted from JupyterLab's UI, through the tap.
+
+    KIJ_TEST_LAB_KERNEL=python3 runs the same browser steps without the tap, for
+    comparison (it then fails only on the trace assertions: there is no tap)."""
     from playwright.sync_api import sync_playwright
 
     root = tmp_path / "lab"
     root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('from the browser', 6 * 7)\n6 * 7")])
-    nb.metadata["kernelspec"] = {"name": os.environ.get("KIJ_TEST_LAB_KERNEL", "kij-tap"), "display_name": "Python 3 (kij tap)", "language": "python"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in LAB_CELLS])
+    nb.metadata["kernelspec"] = {"name": os.environ.get("KIJ_TEST_LAB_KERNEL", "kij-tap"),
+                                 "display_name": "Python 3 (kij tap)", "language": "python"}
     nbformat.write(nb, root / "tapped.ipynb")
     lab = Lab(tmp_path, root, sandbox.env)
     try:
@@ -503,19 +563,37 @@ def test_jupyterlab_cell_on_the_tap_kernel_is_in_the_trace(sandbox, tmp_path):
                 page = browser.new_page(viewport={"width": 1200, "height": 800})
                 page.goto(lab.url("lab/tree/tapped.ipynb"))
                 page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-                page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")  # what a person does
+                kernel_idle_in_the_status_bar(page)
                 try:
-                    page.locator(".jp-OutputArea-output", has_text="from the browser 42").first.wait_for(timeout=90_000)
+                    run_cell_in_lab(page, 0)
+                    output_of_cell(page, 0, "from the browser 42").wait_for(timeout=90_000)
+                    # interrupt: the toolbar's stop button → SIGINT to the proxy → the real kernel
+                    run_cell_in_lab(page, 1)
+                    output_of_cell(page, 1, "asleep").wait_for(timeout=60_000)
+                    page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']").click()
+                    output_of_cell(page, 1, "KeyboardInterrupt").wait_for(timeout=60_000)
+                    kernel_idle_in_the_status_bar(page)
+                    # restart: the toolbar's restart button and its dialog → a new proxy and kernel
+                    page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:restart-kernel']").click()
+                    page.locator(".jp-Dialog .jp-mod-accept").click()
+                    wait_until(lambda: sandbox.trace.exists() and any(
+                        r.msg_type == "shutdown_request" and (r.content or {}).get("restart") is True
+                        for r in sandbox.records()), timeout=60, what="the restart's shutdown_request in the trace")
+                    kernel_idle_in_the_status_bar(page)
+                    run_cell_in_lab(page, 2)
+                    output_of_cell(page, 2, "after the restart: False").wait_for(timeout=90_000)
                 finally:
                     page.screenshot(path=str(tmp_path / "tap-lab.png"))
             finally:
                 browser.close()
-        wait_until(lambda: sandbox.trace.exists() and "from the browser" in sandbox.trace.read_text()
-                   and cell_finished(sandbox.records(), "from the browser"), timeout=30, what="the cell's status idle in the trace")
-        assert_cell_traced(sandbox.records(), "from the browser")
+        wait_until(lambda: sandbox.trace.exists() and cell_finished(sandbox.records(), "from the browser")
+                   and cell_finished(sandbox.records(), "after the restart"),
+                   timeout=30, what="the cells' status idle in the trace")
+        records = sandbox.records()
+        assert_cell_traced(records, "from the browser")
+        sleeper = next(r for r in records if r.msg_type == "execute_request" and "time.sleep(60)" in r.content["code"])
+        reply, _ = between(records, sleeper)
+        assert reply.content["status"] == "error" and reply.content["ename"] == "KeyboardInterrupt"
+        assert [r.seq for r in records] == list(range(len(records)))  # the new proxy continued the trace
     finally:
         lab.stop()
-
-

@@ -8,36 +8,51 @@ it were the kernel:
 It binds the five sockets exactly where the frontend's connection file says, starts
 the real kernel (jupyter_client's KernelManager) on loopback ports of its own with
 the SAME key and signature scheme, and relays every multipart message in both
-directions, byte for byte. Nothing is re-signed: the frontend's signatures are
-checked by the real kernel, and the kernel's by the frontend, exactly as if the
-proxy were not there.
+directions. Nothing is re-signed: the frontend's signatures are checked by the real
+kernel, and the kernel's by the frontend, exactly as if the proxy were not there.
 
-    frontend                 kij tap (this process)                real kernel
-    DEALER  shell   ──►  ROUTER ─► per-client DEALER (same identity)  ──►  ROUTER
-    DEALER  control ──►  ROUTER ─► per-client DEALER (same identity)  ──►  ROUTER
-    DEALER  stdin   ◄──  ROUTER ◄─ per-client DEALER (same identity)  ◄──  ROUTER
-    SUB     iopub   ◄──  XPUB   ◄─ XSUB   (subscriptions travel up)   ◄──  XPUB/PUB
-    REQ     hb      ──►  ROUTER ─► DEALER (the REQ envelope rides along) ─► REP
+    frontend              kij tap (this process)                      real kernel
+    DEALER  shell   ──►  ROUTER ══ monitored_queue ══ DEALER "kij-tap-<pid>"  ──►  ROUTER
+    DEALER  control ──►  ROUTER ══ monitored_queue ══ DEALER "kij-tap-<pid>"  ──►  ROUTER
+    DEALER  stdin   ◄──  ROUTER ══ monitored_queue ══ DEALER "kij-tap-<pid>"  ◄──  ROUTER
+    SUB     iopub   ◄──  XPUB   ══ monitored_queue ══ XSUB (subscriptions go up)  ◄──  PUB
+    REQ     hb      ──►  ROUTER ══ monitored_queue ══ DEALER                   ──►  REP
+                                       ║ a copy of every message, tagged "shell to_kernel", …
+                                       ╚══► PUSH ─► PULL: the recorder thread writes the trace
 
-Why per-client DEALERs. A ROUTER routes replies by the *identity* of the peer that
-sent the request, and the kernel sends `input_request` on stdin to the identity that
-sent the execute_request on shell (a frontend gives its shell and stdin sockets the
-same identity for exactly this reason). If the proxy talked to the kernel through
-one shared DEALER, the kernel would see a single identity — the proxy's — and could
-not tell two frontends apart. So for every identity X that appears on the
-frontend-facing ROUTERs, the proxy opens three DEALERs (shell, control, stdin) *with
-identity X* onto the kernel, the first time X is seen on any channel. A message
-from X leaves the ROUTER as [X, frames...]; the proxy sends [frames...] on X's
-DEALER, and the kernel's ROUTER receives [X, frames...] — what it would have
-received directly. A reply arriving on X's DEALER goes back out of the frontend
-ROUTER as [X, frames...], which routes it to X. Because X's stdin DEALER exists as
-soon as X sends its first request (frontends send kernel_info_request first), the
-kernel's `input_request` to X finds a connected peer. (ROUTER-to-ROUTER would need
-the kernel's own identity and per-message rewriting; this keeps every frame as is.)
-An identity zmq generated itself (a peer that set none) starts with a zero byte,
-which a socket may not claim: such a client gets an `kij-tap-anon-<hex>` identity
-towards the kernel — replies still find it, but that peer's stdin cannot (it could
-not directly either: its stdin socket would have another random identity).
+Each channel is one pyzmq device, `zmq.devices.monitored_queue`, running in a thread
+of its own. The device is C code that releases the GIL: it moves each frame from
+one socket to the other and then sends a copy, prefixed with the channel and the
+direction, to a monitor socket. Python never touches a message on its way between
+the frontend and the kernel; it only reads the copies, afterwards, to record them.
+
+Routing — why a ROUTER/DEALER pair is enough. A ROUTER prefixes every message it
+receives with the sender's *identity* frame, and a message sent out of a ROUTER
+goes to the peer its first frame names. So the frontend's execute_request leaves
+the front ROUTER as [frontend-id, <IDS|MSG>, ...]; the DEALER passes that on and the
+kernel's ROUTER adds the DEALER's own identity: the kernel receives
+
+    [b"kij-tap-<pid>", frontend-id, <IDS|MSG>, signature, header, ...]
+
+and answers to that whole chain. The reply reaches our DEALER as [frontend-id, ...],
+and the front ROUTER routes it to frontend-id. Two frontends stay apart because each
+brings its own identity frame. stdin works the same way, provided the proxy's shell
+and stdin DEALERs share ONE identity: the kernel sends input_request on stdin to
+the identity chain of the execute_request that asked, [kij-tap-<pid>, frontend-id],
+so the stdin ROUTER needs a peer called kij-tap-<pid> (our stdin DEALER), which
+strips that frame, and our front stdin ROUTER delivers the rest to frontend-id — the
+frontend's stdin socket, which has its shell socket's identity (jupyter_client gives
+both the session id for exactly this reason).
+
+What is unchanged, and what is not. From `<IDS|MSG>` on, every frame — delimiter,
+signature, header, parent header, metadata, content, buffers — is relayed
+untouched. The routing frames before it are ZeroMQ's envelope, and a proxy adds
+one hop to it: directly, the kernel would see [frontend-id, <IDS|MSG>, ...]; through
+the tap it sees [kij-tap-<pid>, frontend-id, <IDS|MSG>, ...]. A kernel does not sign
+or read those frames (it only echoes them back), so this is invisible to both ends.
+The trace records the frames *as relayed between the proxy's two sockets*: on
+shell/control/stdin that is [frontend-id, <IDS|MSG>, ...] — the frontend's identity,
+without the proxy's hop.
 
 Every multipart message is recorded with channel, direction and time, as JSON lines
 in the `kij-frames/1` format (docs/frames.md, docs/tap.md) to
@@ -45,9 +60,14 @@ in the `kij-frames/1` format (docs/frames.md, docs/tap.md) to
     <jupyter runtime dir>/kij-tap/<kernel-id>.jsonl      always
     $KIJ_TAP_TRACE                                       as well, when set
 
-Recording happens on a second thread, after the frames have been relayed, so that
-decoding, checking signatures (the proxy holds the key) and writing JSON never sit
-between the frontend and the kernel. The key itself is never written (key_hint).
+Recording happens on a thread of its own, from the monitor copies: decoding,
+checking signatures (the proxy holds the key) and writing JSON never sit between
+the frontend and the kernel. t_ms is when the recorder took the copy, which is
+within a fraction of a millisecond of the relay — except under a flood (a cell
+printing 100,000 lines), when the recorder falls behind: then times lag, and
+messages of *different* channels may be written slightly out of the order they
+were relayed in. Within one channel and direction the order is always the wire's.
+The key itself is never written (key_hint).
 
 Lifecycle: SIGINT (the frontend's interrupt, interrupt_mode "signal") is forwarded
 with the KernelManager's interrupt_kernel, honouring the real kernel's own
@@ -71,20 +91,25 @@ import dataclasses
 import ipaddress
 import json
 import os
-import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import zmq
+from zmq.devices import monitored_queue
 
 from kij import trace, wire
 from kij.sniffer import address, capture_of
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 ROUTED = ("shell", "control", "stdin")  # ROUTER on the kernel: identities matter
-POLL_MS = 50  # how often the relay loop looks at the kernel process and its parent
-BATCH = 200  # messages taken from one socket before the others get a turn
+MONITOR = "inproc://kij-tap-monitor"  # where every device sends its copies
+POLL_S = 0.05  # how often the main thread looks at the kernel process and its parent
+QUIET_S = 0.1  # the relays count as done when nothing has moved for this long ...
+QUIET_MAX_S = 5.0  # ... or after this, whichever comes first
 LOOPBACK = "127.0.0.1"
 DEFAULT_KERNEL = "python3"
 SHUTDOWN_WAIT = 2.0
@@ -120,7 +145,7 @@ def loopback(ip: str) -> bool:
         return False
 
 
-# --- the recorder: frames → kij-frames/1 records, on its own thread ------------------
+# --- the recorder: monitor copies → kij-frames/1 records, on its own thread -----------
 
 
 class TraceWriter:
@@ -168,38 +193,64 @@ class TraceWriter:
             self.file.close()
 
 
-class Recorder(threading.Thread):
-    """Takes (channel, direction, t, frames, note) off a queue and writes records."""
+def tag(channel: str, direction: str) -> bytes:
+    """The prefix a device puts before each copy: b"shell to_kernel"."""
+    return f"{channel} {direction}".encode()
 
-    def __init__(self, writers: list[TraceWriter], key: bytes, scheme: str):
+
+class Recorder(threading.Thread):
+    """Receives the devices' tagged copies on a PULL socket and writes records.
+
+    It also notices the one message the proxy's lifecycle cares about: a
+    shutdown_request on control (after it, the kernel's exit is no death)."""
+
+    def __init__(self, writers: list[TraceWriter], key: bytes, scheme: str,
+                 monitor: zmq.Socket | None = None, t0: float | None = None):
         super().__init__(name="kij-tap-recorder", daemon=True)
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.writers = writers
         self.key = key
         self.scheme = scheme
-
-    def put(self, channel: str, direction: str, t: float, frames: list[bytes], note: str | None = None) -> None:
-        self.queue.put((channel, direction, t, frames, note))
-
-    def stop(self) -> None:
-        self.queue.put(None)
-        self.join(timeout=10)
+        self.monitor = monitor  # this thread's alone once started
+        self.t0 = time.monotonic() if t0 is None else t0  # t_ms counts from here
+        self.moved = threading.Event()  # set whenever a copy arrived
+        self.shutdown_requested = False
 
     def run(self) -> None:
-        while True:
-            item = self.queue.get()
-            while item is not None:
-                self._write(*item)
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-            for w in self.writers:
-                with contextlib.suppress(OSError):
-                    w.flush()
-            if item is None:
+        try:
+            while True:
+                self._take(self.monitor.recv_multipart())  # blocks in zmq, GIL released
+                with contextlib.suppress(zmq.Again):
+                    while True:  # whatever else is waiting, then one flush
+                        self._take(self.monitor.recv_multipart(zmq.NOBLOCK))
                 for w in self.writers:
-                    w.close()
+                    with contextlib.suppress(OSError):
+                        w.flush()
+        except zmq.ContextTerminated:  # Tap.close(): the proxy is going
+            pass
+        finally:
+            self.monitor.close(linger=0)
+            for w in self.writers:
+                w.close()
+
+    def _take(self, copy: list[bytes]) -> None:
+        channel, direction = copy[0].decode().split(" ")
+        frames = copy[1:]
+        note = None
+        if channel == "hb":
+            frames = hb_payload(frames)
+        elif channel == "iopub" and direction == "to_kernel":
+            note = subscription_note(frames)
+        elif channel == "control" and direction == "to_kernel" and is_shutdown_request(frames):
+            self.shutdown_requested = True
+        self._write(channel, direction, time.monotonic() - self.t0, frames, note)
+        self.moved.set()
+
+    def wait_quiet(self) -> None:
+        """Return once no copy has arrived for QUIET_S (at most QUIET_MAX_S)."""
+        deadline = time.monotonic() + QUIET_MAX_S
+        while time.monotonic() < deadline:
+            self.moved.clear()
+            if not self.moved.wait(QUIET_S):
                 return
 
     def _write(self, channel, direction, t, frames, note) -> None:
@@ -238,6 +289,32 @@ def subscription_note(frames: list[bytes]) -> str:
     return f"{kind} {topic!r} ('' = every topic): XPUB/XSUB pass subscriptions up to the kernel"
 
 
+# --- the relays: one pyzmq device per channel -----------------------------------------
+
+
+class Relay(threading.Thread):
+    """One channel: monitored_queue(front, back, monitor) until the context ends.
+
+    The device runs in C without the GIL. It returns only by raising
+    ContextTerminated (Tap.close terminates the context); then this thread closes
+    its three sockets — the front one with a linger, so a last reply still goes out."""
+
+    def __init__(self, channel: str, front: zmq.Socket, back: zmq.Socket, monitor: zmq.Socket):
+        super().__init__(name=f"kij-tap-{channel}", daemon=True)
+        self.channel, self.front, self.back, self.monitor = channel, front, back, monitor
+
+    def run(self) -> None:
+        try:
+            monitored_queue(self.front, self.back, self.monitor,
+                            tag(self.channel, "to_kernel"), tag(self.channel, "from_kernel"))
+        except zmq.ZMQError:  # ContextTerminated: the proxy is going
+            pass
+        finally:
+            self.front.close(linger=1000)
+            self.back.close(linger=0)
+            self.monitor.close(linger=0)
+
+
 # --- the proxy ------------------------------------------------------------------------
 
 
@@ -246,7 +323,7 @@ class Stop(Exception):
 
 
 class Tap:
-    """Frontend-facing sockets, the real kernel, and the relay between them."""
+    """Frontend-facing sockets, the real kernel, and the relays between them."""
 
     def __init__(self, connection_file: str, kernel_name: str = DEFAULT_KERNEL):
         from kij.kernel import read_connection_file
@@ -256,17 +333,13 @@ class Tap:
         self.info = read_connection_file(connection_file)
         self.key = self.info["key"].encode() if isinstance(self.info["key"], str) else self.info["key"]
         self.scheme = self.info.get("signature_scheme", "hmac-sha256")
+        self.identity = f"kij-tap-{os.getpid()}".encode()  # the proxy's one identity towards the kernel
         self.t0 = time.monotonic()
         self.started = time.time()
         self.km = None
-        self.context = None
-        self.front: dict = {}  # channel → the socket the frontend connects to
-        self.back: dict = {}  # "iopub" / "hb" → the socket onto the kernel
-        self.clients: dict[bytes, dict] = {}  # frontend identity → {channel: DEALER}
-        self.owner: dict = {}  # kernel-side DEALER → (channel, frontend identity)
-        self.poller = None
+        self.context = zmq.Context()
+        self.relays: list[Relay] = []
         self.recorder: Recorder | None = None
-        self.shutdown_requested = False
         self.parent_pid = self._parent_pid()
         self._front_ip: str | None = None
 
@@ -325,48 +398,40 @@ class Tap:
         provisioner = self.km.provisioner if self.km is not None else None
         return getattr(provisioner, "process", None)
 
-    def open_sockets(self) -> None:
-        import zmq
+    def _socket(self, kind: int, **options) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        for name, value in options.items():
+            sock.setsockopt(getattr(zmq, name), value)
+        return sock
 
-        self.context = zmq.Context()
-        self.poller = zmq.Poller()
+    def open_relays(self) -> None:
+        """For each channel: the socket the frontend connects to, the one onto the kernel,
+        a PUSH for the copies — and a Relay thread that owns the three from then on."""
         front_info = {**self.info, "ip": self.frontend_ip()}
-        kinds = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER,
-                 "iopub": zmq.XPUB, "hb": zmq.ROUTER}
-        for channel, kind in kinds.items():
-            sock = self.context.socket(kind)
-            sock.setsockopt(zmq.LINGER, 1000)  # a last reply still reaches the frontend
-            sock.bind(address(front_info, channel))
-            self.front[channel] = sock
-            self.poller.register(sock, zmq.POLLIN)
         kernel_info = self.km.get_connection_info(session=False)
-        for channel, kind in (("iopub", zmq.XSUB), ("hb", zmq.DEALER)):
-            sock = self.context.socket(kind)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(address(kernel_info, channel))
-            self.back[channel] = sock
-            self.poller.register(sock, zmq.POLLIN)
-
-    def client(self, identity: bytes) -> dict:
-        """The three DEALERs that speak to the kernel as `identity` (made on first sight)."""
-        import zmq
-
-        sockets = self.clients.get(identity)
-        if sockets is not None:
-            return sockets
-        own = identity if identity and identity[0] != 0 else b"kij-tap-anon-" + identity.hex().encode()
-        kernel_info = self.km.get_connection_info(session=False)
-        sockets = {}
-        for channel in ROUTED:
-            sock = self.context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IDENTITY, own)
-            sock.connect(address(kernel_info, channel))
-            sockets[channel] = sock
-            self.owner[sock] = (channel, identity)
-            self.poller.register(sock, zmq.POLLIN)
-        self.clients[identity] = sockets
-        return sockets
+        kinds = {"shell": (zmq.ROUTER, zmq.DEALER), "control": (zmq.ROUTER, zmq.DEALER),
+                 "stdin": (zmq.ROUTER, zmq.DEALER), "iopub": (zmq.XPUB, zmq.XSUB), "hb": (zmq.ROUTER, zmq.DEALER)}
+        for channel, (front_kind, back_kind) in kinds.items():
+            sockets = []
+            try:
+                front = self._socket(front_kind, SNDHWM=0, RCVHWM=0)  # never drop iopub under a flood
+                sockets.append(front)
+                front.bind(address(front_info, channel))
+                back = self._socket(back_kind, SNDHWM=0, RCVHWM=0)
+                sockets.append(back)
+                if channel in ROUTED:  # shell and stdin MUST share it: see the docstring
+                    back.setsockopt(zmq.IDENTITY, self.identity)
+                back.connect(address(kernel_info, channel))
+                monitor = self._socket(zmq.PUSH, SNDHWM=0)  # a slow recorder never blocks a relay
+                sockets.append(monitor)
+                monitor.connect(MONITOR)
+            except Exception:
+                for sock in sockets:
+                    sock.close(linger=0)
+                raise
+            relay = Relay(channel, front, back, monitor)
+            relay.start()
+            self.relays.append(relay)
 
     def trace_head(self) -> dict:
         from jupyter_client.kernelspec import KernelSpecManager
@@ -389,10 +454,15 @@ class Tap:
             "kernel_connection_file": self.km.connection_file,
             "kernel_ports": {ch: self.km.get_connection_info(session=False).get(f"{ch}_port") for ch in CHANNELS},
             "signatures": "checked by the proxy with the connection key as it relayed them",
+            "kernel_sees_identity": self.identity.decode(),
+            "routing": ("frames as relayed between the proxy's sockets; the real kernel's ROUTER sees one more "
+                        "routing frame first (kernel_sees_identity), frames from <IDS|MSG> on are unchanged"),
         }
         return head
 
     def start_recorder(self) -> list[Path]:
+        """The trace files, and the recorder thread with its PULL socket bound (before any
+        relay starts, so that no copy is lost)."""
         head = self.trace_head()
         paths = [trace_dir() / f"{kernel_id(self.connection_file)}.jsonl"]
         if os.environ.get("KIJ_TAP_TRACE"):
@@ -403,59 +473,25 @@ class Tap:
                 writers.append(TraceWriter(path, head))
             except OSError as exc:
                 log(f"cannot write the trace {path}: {exc}")
-        self.recorder = Recorder(writers, self.key, self.scheme)
+        monitor = self._socket(zmq.PULL, RCVHWM=0)
+        monitor.bind(MONITOR)
+        self.recorder = Recorder(writers, self.key, self.scheme, monitor, self.t0)
         self.recorder.start()
         for w in writers:
             log(f"recording to {w.path}")
         return [w.path for w in writers]
 
-    # -- relaying --
+    # -- while it runs: the relays need nothing from this thread --
 
-    def record(self, channel: str, direction: str, frames: list[bytes], note: str | None = None) -> None:
-        self.recorder.put(channel, direction, time.monotonic() - self.t0, frames, note)
-
-    def relay(self, sock, frames: list[bytes]) -> None:
-        """One multipart message that arrived on sock: pass it on, then record it."""
-        front, back = self.front, self.back
-        if sock in self.owner:  # the kernel answering one client on shell/control/stdin
-            channel, identity = self.owner[sock]
-            frames = [identity, *frames]
-            front[channel].send_multipart(frames)
-            self.record(channel, "from_kernel", frames)
-        elif sock is back["iopub"]:
-            front["iopub"].send_multipart(frames)
-            self.record("iopub", "from_kernel", frames)
-        elif sock is back["hb"]:
-            front["hb"].send_multipart(frames)
-            self.record("hb", "from_kernel", hb_payload(frames))
-        elif sock is front["iopub"]:  # a subscription from a frontend's SUB
-            back["iopub"].send_multipart(frames)
-            self.record("iopub", "to_kernel", frames, note=subscription_note(frames))
-        elif sock is front["hb"]:
-            back["hb"].send_multipart(frames)
-            self.record("hb", "to_kernel", hb_payload(frames))
-        else:  # a frontend's request on shell/control/stdin: [identity, frames...]
-            channel = next(ch for ch in ROUTED if front[ch] is sock)
-            identity, rest = frames[0], frames[1:]
-            self.client(identity)[channel].send_multipart(rest)
-            self.record(channel, "to_kernel", frames)
-            if channel == "control" and is_shutdown_request(rest):
-                self.shutdown_requested = True
-
-    def drain(self, timeout_ms: int) -> bool:
-        """Relay whatever arrives within timeout_ms; True if anything did."""
-        import zmq
-
-        moved = False
-        for sock, _ in self.poller.poll(timeout_ms):
-            for _ in range(BATCH):
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self.relay(sock, frames)
-                moved = True
-        return moved
+    def wait_for_kernel(self, timeout: float) -> int | None:
+        """The real kernel's exit code once it has exited, else None after timeout."""
+        process = self.kernel_process
+        if process is None:
+            return 0
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def kernel_exit_code(self) -> int | None:
         process = self.kernel_process
@@ -466,15 +502,13 @@ class Tap:
             raise Stop(f"the process that launched kij tap (PID {self.parent_pid}) is gone")
 
     def loop(self) -> int:
-        """Relay until the real kernel exits (→ its fate is ours) or Stop is raised."""
+        """Watch the real kernel until it exits (→ its fate is ours) or Stop is raised."""
         while True:
-            self.drain(POLL_MS)
+            code = self.wait_for_kernel(POLL_S)
             self.check_parent()
-            code = self.kernel_exit_code()
             if code is not None:
-                while self.drain(100):  # what the kernel said last (shutdown_reply, iopub)
-                    pass
-                if self.shutdown_requested:
+                self.recorder.wait_quiet()  # what the kernel said last (shutdown_reply, iopub) is out
+                if self.recorder.shutdown_requested:
                     log(f"the {self.kernel_name} kernel shut down as the frontend asked; kij tap exits too")
                     return 0
                 log(f"the {self.kernel_name} kernel died (exit code {code}); kij tap exits so the frontend sees it")
@@ -483,19 +517,17 @@ class Tap:
     # -- tearing down --
 
     def close(self) -> None:
-        """Shut the real kernel down (if it still runs), then close every socket."""
+        """Shut the real kernel down (if it still runs), let the relays fall quiet, then
+        end the context: every device and the recorder stop and close their sockets."""
         from kij.kernel import Kernel, shutdown
 
         if self.km is not None:
             shutdown([Kernel(self.kernel_name, client=None, manager=self.km)])
-        if self.recorder is not None:
-            self.recorder.stop()
-        if self.context is not None:
-            for sock in [*self.back.values(), *self.owner]:
-                sock.close(linger=0)
-            for sock in self.front.values():
-                sock.close()  # LINGER 1 s: the last replies still go out
-            self.context.term()
+        if self.recorder is not None and self.recorder.is_alive():
+            self.recorder.wait_quiet()
+        self.context.term()  # blocks until each thread has closed its sockets (fronts linger 1 s)
+        for thread in [*self.relays, *([self.recorder] if self.recorder else [])]:
+            thread.join(timeout=10)
 
 
 def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
@@ -510,17 +542,12 @@ def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
     def on_sigterm(signum, frame):
         raise Stop("SIGTERM")
 
-    # The recorder thread decodes and writes JSON while the relay waits in zmq (GIL
-    # released). When a message arrives, the relay must get the GIL back at once, not
-    # after Python's default 5 ms switch interval: that alone would add milliseconds
-    # to every round trip.
-    sys.setswitchinterval(0.0001)
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         tap.start_kernel()
-        tap.open_sockets()
         tap.start_recorder()
+        tap.open_relays()
         return tap.loop()
     except Stop as why:
         log(f"{why}: shutting the {kernel_name} kernel down")
