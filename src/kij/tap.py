@@ -337,6 +337,7 @@ class Tap:
         self.t0 = time.monotonic()
         self.started = time.time()
         self.km = None
+        self.hurry = False  # set when told to stop: no polite shutdown then
         self.context = zmq.Context()
         self.relays: list[Relay] = []
         self.recorder: Recorder | None = None
@@ -373,7 +374,7 @@ class Tap:
         from jupyter_client.manager import KernelManager
         from jupyter_core.paths import jupyter_runtime_dir
 
-        from kij.kernel import check_kernel_names
+        from kij.kernel import check_kernel_names, signals_deferred
 
         check_kernel_names([self.kernel_name])
         runtime = Path(jupyter_runtime_dir())
@@ -384,9 +385,30 @@ class Tap:
         )
         self.km.load_connection_info({"ip": LOOPBACK, "transport": "tcp", "key": self.key,
                                       "signature_scheme": self.scheme})
-        self.km.start_kernel()
+        with signals_deferred():  # a SIGTERM now must not strike between spawn and record
+            self.km.start_kernel()
         log(f"started the real {self.kernel_name} kernel, PID {self.kernel_pid}, "
             f"connection file {self.km.connection_file}")
+
+    def forget_kernel_connection_file(self, timeout: float = 60.0) -> None:
+        """Once the real kernel answers its heartbeat, it has read its connection file
+        and needs it no more (nor does the proxy: a restart is a new proxy). Removing it
+        then means that even SIGKILL of the proxy leaves no connection file behind.
+        The heartbeat is asked directly (not through the relays), so it is not traced."""
+        info = self.km.get_connection_info()
+        hb = self.context.socket(zmq.REQ)
+        hb.setsockopt(zmq.LINGER, 0)
+        hb.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+        try:
+            hb.send(b"kij tap: have you read your connection file?")
+            deadline = time.monotonic() + timeout
+            while not hb.poll(500):
+                if self.kernel_exit_code() is not None or time.monotonic() > deadline:
+                    return  # dead or mute: loop() will see that and say so
+            hb.recv()
+        finally:
+            hb.close()
+        self.km.cleanup_connection_file()
 
     @property
     def kernel_pid(self) -> int | None:
@@ -521,7 +543,14 @@ class Tap:
         end the context: every device and the recorder stop and close their sockets."""
         from kij.kernel import Kernel, shutdown
 
-        if self.km is not None:
+        if self.km is not None and self.hurry:
+            # told to stop (SIGTERM, launcher gone): whoever told us will not wait
+            # for a polite shutdown, so end the real kernel at once
+            with contextlib.suppress(Exception):
+                self.km.shutdown_kernel(now=True)
+            with contextlib.suppress(OSError):
+                os.unlink(self.km.connection_file)
+        elif self.km is not None:
             shutdown([Kernel(self.kernel_name, client=None, manager=self.km)])
         if self.recorder is not None and self.recorder.is_alive():
             self.recorder.wait_quiet()
@@ -540,6 +569,10 @@ def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
                 tap.km.interrupt_kernel()
 
     def on_sigterm(signum, frame):
+        # first the one thing a SIGKILL that may follow would leave behind
+        if tap.km is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tap.km.connection_file)
         raise Stop("SIGTERM")
 
     signal.signal(signal.SIGINT, on_sigint)
@@ -548,9 +581,11 @@ def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
         tap.start_kernel()
         tap.start_recorder()
         tap.open_relays()
+        tap.forget_kernel_connection_file()
         return tap.loop()
     except Stop as why:
         log(f"{why}: shutting the {kernel_name} kernel down")
+        tap.hurry = True
         return 0
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # cleanup is not to be cut short

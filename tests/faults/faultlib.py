@@ -42,6 +42,11 @@ class Command:
     # not the ones whose path is a single lesson's (Ctrl-C mid-lesson is also in
     # tests/test_tour.py; a dead kernel surfaces from the lesson, tested per command)
     slow: bool = False
+    label: str = ""  # how the table names it, when that is not the subcommand
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
 
 COMMANDS = [
@@ -52,9 +57,9 @@ COMMANDS = [
     Command("magics"),
     Command("which", kernel_flag=True, kernels=2),
     Command("tour", kernels=8, slow=True),
-    # `kij tap` is being built on its own branch; when it lands, add it here, e.g.
-    # Command("tap", args=(...), kernel_flag=True, kernels=1),
-    # and every signal, kernel-death and rendering case below runs for it too.
+    # kij tap: kij frames driving the kij-tap proxy kernel, which runs python3 behind
+    # it — every fault then has to cross the proxy (the "kernel" SIGKILLed is the proxy)
+    Command("frames", args=("--kernel", "kij-tap"), label="tap (frames via kij-tap)"),
 ]
 BY_NAME = {c.name: c for c in COMMANDS}
 WITH_KERNEL_FLAG = [c for c in COMMANDS if c.kernel_flag]
@@ -211,7 +216,7 @@ def check(outcome: Outcome, says: str | None, stderr: str) -> None:
 
 def table_markdown(records: list[Outcome]) -> str:
     """One row per case, grouped by command in COMMANDS order, cases in run order."""
-    order = {c.name: i for i, c in enumerate(COMMANDS)}
+    order = {c.title: i for i, c in enumerate(COMMANDS)}
     records = sorted(records, key=lambda r: order.get(r.command, len(order)))
     rows = ["| command | case | expected | observed | message (stderr) | traceback | left behind |",
             "|---|---|---|---|---|---|---|"]
