@@ -55,7 +55,7 @@ shell/control/stdin that is [frontend-id, <IDS|MSG>, ...] — the frontend's ide
 without the proxy's hop.
 
 Every multipart message is recorded with channel, direction and time, as JSON lines
-in the `kij-frames/1` format (docs/frames.md, docs/tap.md) to
+in the `kij-frames/1` format (README: "The capture format", "kij tap") to
 
     <jupyter runtime dir>/kij-tap/<kernel-id>.jsonl      always
     $KIJ_TAP_TRACE                                       as well, when set

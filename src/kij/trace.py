@@ -12,7 +12,7 @@ A record is one multipart message: channel, direction, t_ms, every frame (its ro
 length, and its bytes as text when they are UTF-8, else as hex), the decoded header,
 parent_header, metadata and content, and whether kij's recomputed signature matched.
 The connection key is never written; `key_hint` keeps its first four characters.
-docs/frames.md describes every field.
+README.md ("The capture format") describes every field.
 """
 
 from __future__ import annotations
