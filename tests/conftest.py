@@ -168,7 +168,11 @@ class Lab:
         )
 
     def wait_serving(self, timeout: float = 90) -> None:
-        wait_until(lambda: lab_serving(self.base, self.token), timeout=timeout, what="JupyterLab to serve")
+        def serving() -> bool:
+            assert self.proc.poll() is None, "JupyterLab exited: " + self.log.read_text()[-800:]
+            return lab_serving(self.base, self.token)
+
+        wait_until(serving, timeout=timeout, what="JupyterLab to serve")
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path}?token={self.token}"

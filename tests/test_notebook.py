@@ -6,23 +6,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import KijRunner, processes_with, wait_until
+from conftest import CHROMIUM_ARGS, KijRunner, Lab, chromium_path, processes_with, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "notebooks"))
 import build as builder  # noqa: E402  (notebooks/build.py: the notebook's source)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium_path()
 
 
 def outputs_text(nb) -> str:
@@ -89,20 +86,6 @@ def test_nbconvert_exports_html(executed, tmp_path):
     assert "&lt;IDS|MSG&gt;" in html
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_up(base: str, token: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium; "
                     "where it cannot be installed this test cannot run")
@@ -113,30 +96,14 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
     nbformat.write(builder.build(), root / "kij-companion.ipynb")  # no outputs: the browser makes them
-    port, token = free_port(), "kij-test-token"
-    base = f"http://127.0.0.1:{port}"
-    lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         "--ServerApp.allow_root=True",  # CI runs as root
-         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env={**sandbox.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")},
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
-    )
+    lab = Lab(tmp_path, root, sandbox.env)
     try:
-        def serving():
-            assert lab.poll() is None, "JupyterLab exited: " + (tmp_path / "lab.log").read_text()[-800:]
-            return server_up(base, token)
-
-        wait_until(serving, timeout=90, what="JupyterLab to serve")
+        lab.wait_serving()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{base}/lab/tree/kij-companion.ipynb?token={token}")
+                page.goto(lab.url("lab/tree/kij-companion.ipynb"))
                 page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
                 # the status bar names the kernel once its session is up and idle
                 page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
@@ -157,15 +124,6 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
         if os.environ.get("KIJ_SCREENSHOT"):
             shutil.copy(shot, os.environ["KIJ_SCREENSHOT"])
     finally:
-        try:  # ask the server to shut down its kernels and itself
-            req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
-            urllib.request.urlopen(req, timeout=10).close()
-        except OSError:
-            pass
-        try:
-            lab.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            lab.send_signal(signal.SIGKILL)
-            lab.wait()
+        lab.stop()
     wait_until(lambda: not processes_with(sandbox.marker), timeout=20, what="JupyterLab's kernels to exit")
     assert sandbox.connection_files() == []
