@@ -7,6 +7,7 @@ the process itself, with a timeout — never a sleep.
 from __future__ import annotations
 
 import os
+import signal
 from contextlib import contextmanager
 
 import pytest
@@ -81,6 +82,21 @@ def test_interrupt_raises_keyboard_interrupt_and_the_kernel_lives_on(how):
         assert reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "KeyboardInterrupt"
         assert value_of(kc, "x + 1") == "42"  # same process, same namespace
+
+
+def test_only_the_main_thread_can_take_sigint():
+    """Linux hands a process-wide signal to any thread not blocking it; only the main
+    thread runs user code, so every other thread (ours and libzmq's) must block SIGINT."""
+    with native_kernel() as (km, kc):
+        run(kc, "1")  # fully up: the heartbeat and control threads are running
+        pid = km.provisioner.process.pid
+        masks = {}
+        for task in os.listdir(f"/proc/{pid}/task"):
+            status = open(f"/proc/{pid}/task/{task}/status").read()
+            blocked = int(next(l for l in status.splitlines() if l.startswith("SigBlk:")).split()[1], 16)
+            masks[int(task)] = bool(blocked & (1 << (signal.SIGINT - 1)))
+        assert masks.pop(pid) is False, "the main thread must hear SIGINT"
+        assert len(masks) >= 2 and all(masks.values()), masks
 
 
 def test_sigint_while_idle_is_ignored():

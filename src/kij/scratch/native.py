@@ -448,8 +448,14 @@ class Kernel:
             threading.Thread(target=self.heartbeat, daemon=True),
             threading.Thread(target=self.serve_control, daemon=True),
         ]
+        # A signal sent to a process may be handed to any of its threads that does not
+        # block it; a SIGINT taken by the heartbeat thread would leave the main thread
+        # asleep in user code. So the helper threads are born with SIGINT blocked
+        # (a thread inherits its creator's mask), and only the main thread hears it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         for thread in threads:
             thread.start()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         log("ready")
         handlers = self.shell_handlers()
         try:
