@@ -96,7 +96,7 @@ def check_kernel_names(names: list[str]) -> None:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C and SIGTERM for a short critical section, then deliver them.
+    """Hold back Ctrl-C and SIGTERM for a short critical section, then deliver the graver.
 
     A recording handler (not SIG_IGN, which a child process would inherit) notes the
     signal; when the section ends the original handler gets it.
@@ -113,8 +113,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
-        for s in pending[:1]:
-            os.kill(os.getpid(), s)  # re-deliver to the real handler
+        if pending:  # re-deliver one, to the real handler: SIGTERM outranks Ctrl-C
+            os.kill(os.getpid(), signal.SIGTERM if signal.SIGTERM in pending else pending[0])
 
 
 def raise_on_sigterm() -> None:

@@ -318,8 +318,12 @@ class Relay(threading.Thread):
 # --- the proxy ------------------------------------------------------------------------
 
 
-class Stop(Exception):
-    """Leave the relay loop: SIGTERM, or the parent is gone."""
+class Stop(BaseException):
+    """Leave the relay loop: SIGTERM, or the parent is gone.
+
+    A BaseException, like KeyboardInterrupt: the SIGTERM handler raises it wherever
+    the main thread happens to be, and library code there (jupyter_client looking up
+    a kernelspec, say) may well say `except Exception` and carry on booting."""
 
 
 class Tap:
