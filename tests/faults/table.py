@@ -56,9 +56,9 @@ How the moments are caught — observed, never slept for:
 
 The tour gets the cases that exercise something of its own (eight kernels shut down
 at once, every view drawn at 20 columns on a terminal with NO_COLOR); Ctrl-C in the
-middle of a tour is also in `tests/test_tour.py`. `kij tap` is being built on its
-own branch: adding it to `COMMANDS` in `tests/faults/faultlib.py` runs every signal,
-kernel-death and rendering case for it.
+middle of a tour is also in `tests/test_tour.py`. `kij tap` is a kernel, not a
+command: its rows run `kij frames --kernel kij-tap`, so every signal reaches kij while
+the proxy and the real kernel behind it are booting, running or shutting down.
 
 """
 
