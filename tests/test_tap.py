@@ -348,6 +348,38 @@ def test_any_frames_become_a_loadable_record(tmp_path_factory, channel, directio
     assert rec.channel == channel and rec.direction == direction
 
 
+def test_the_recorder_writes_every_copy_in_order_past_its_backlog_limit(tmp_path):
+    """Copies are taken at once and written when the wire is quiet or TAKEN_MAX wait:
+    a burst bigger than that still ends up complete, in wire order, with times that
+    never go backwards."""
+    import zmq
+
+    from kij.tap import TAKEN_MAX
+
+    n = TAKEN_MAX * 2 + 500
+    path = tmp_path / "t.jsonl"
+    writer = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 0.0}})
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind("inproc://recorder-test")
+    push = context.socket(zmq.PUSH)
+    push.connect("inproc://recorder-test")
+    recorder = Recorder([writer], b"secret-key", "hmac-sha256", pull)
+    recorder.start()
+    try:
+        for i in range(n):
+            push.send_multipart([b"hb from_kernel", str(i).encode()])
+        recorder.wait_quiet()
+    finally:
+        push.close(linger=0)
+        context.term()  # the recorder's poll raises ContextTerminated; it writes what it took
+        recorder.join(timeout=30)
+    messages = trace.load(path).messages
+    assert [m.frames[0].data for m in messages] == [str(i).encode() for i in range(n)]
+    times = [m.t_ms for m in messages]
+    assert times == sorted(times)
+
+
 # --- lifecycle through the tap -------------------------------------------------------------
 
 

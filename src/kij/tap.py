@@ -60,13 +60,15 @@ in the `kij-frames/1` format (README: "The capture format", "kij tap") to
     <jupyter runtime dir>/kij-tap/<kernel-id>.jsonl      always
     $KIJ_TAP_TRACE                                       as well, when set
 
-Recording happens on a thread of its own, from the monitor copies: decoding,
-checking signatures (the proxy holds the key) and writing JSON never sit between
-the frontend and the kernel. t_ms is when the recorder took the copy, which is
-within a fraction of a millisecond of the relay — except under a flood (a cell
-printing 100,000 lines), when the recorder falls behind: then times lag, and
-messages of *different* channels may be written slightly out of the order they
-were relayed in. Within one channel and direction the order is always the wire's.
+Recording happens on a thread of its own, from the monitor copies, in two speeds:
+each copy is *taken* (received, stamped with its time, queued) the moment it
+arrives; decoding, checking signatures (the proxy holds the key) and writing JSON
+wait until the wire has been quiet for a few milliseconds (or a thousand copies
+wait), so they never compete with a reply in flight. t_ms is when the recorder
+took the copy, within a fraction of a millisecond of the relay — except under a
+flood (a cell printing 100,000 lines), when even taking falls behind: then times
+lag, and messages of *different* channels may be taken slightly out of the order
+they were relayed in. Within one channel and direction the order is always the wire's.
 The key itself is never written (key_hint).
 
 Lifecycle: SIGINT (the frontend's interrupt, interrupt_mode "signal") is forwarded
@@ -86,6 +88,7 @@ is overridden to 127.0.0.1, with a log line saying so.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import ipaddress
@@ -110,6 +113,8 @@ MONITOR = "inproc://kij-tap-monitor"  # where every device sends its copies
 POLL_S = 0.05  # how often the main thread looks at the kernel process and its parent
 QUIET_S = 0.1  # the relays count as done when nothing has moved for this long ...
 QUIET_MAX_S = 5.0  # ... or after this, whichever comes first
+WRITE_AFTER_QUIET_S = 0.005  # the recorder writes once the wire has been quiet this long ...
+TAKEN_MAX = 1000  # ... or when this many copies wait
 LOOPBACK = "127.0.0.1"
 DEFAULT_KERNEL = "python3"
 SHUTDOWN_WAIT = 2.0
@@ -201,6 +206,13 @@ def tag(channel: str, direction: str) -> bytes:
 class Recorder(threading.Thread):
     """Receives the devices' tagged copies on a PULL socket and writes records.
 
+    Two speeds. Each copy is *taken* the moment it arrives: received, stamped with
+    its time, queued — a few microseconds. Decoding it, checking its signature and
+    writing JSON cost far more, and a frontend waiting on a reply should not pay
+    for them on a 2-core machine; so records are *written* once the wire has been
+    quiet for WRITE_AFTER_QUIET_S (a few ms: `kij tap --follow` still looks live),
+    or when TAKEN_MAX copies wait. Writing stops whenever a new copy waits.
+
     It also notices the one message the proxy's lifecycle cares about: a
     shutdown_request on control (after it, the kernel's exit is no death)."""
 
@@ -212,27 +224,48 @@ class Recorder(threading.Thread):
         self.scheme = scheme
         self.monitor = monitor  # this thread's alone once started
         self.t0 = time.monotonic() if t0 is None else t0  # t_ms counts from here
+        self.taken: collections.deque = collections.deque()  # (t, copy) not yet written
         self.moved = threading.Event()  # set whenever a copy arrived
+        self.written = threading.Event()  # set while every copy taken has been written
+        self.written.set()
         self.shutdown_requested = False
 
     def run(self) -> None:
         try:
             while True:
-                self._take(self.monitor.recv_multipart())  # blocks in zmq, GIL released
-                with contextlib.suppress(zmq.Again):
-                    while True:  # whatever else is waiting, then one flush
-                        self._take(self.monitor.recv_multipart(zmq.NOBLOCK))
-                for w in self.writers:
-                    with contextlib.suppress(OSError):
-                        w.flush()
+                quiet_ms = None if not self.taken else WRITE_AFTER_QUIET_S * 1000
+                if self.monitor.poll(quiet_ms):  # blocks in zmq, GIL released
+                    self._take(self.monitor.recv_multipart())
+                    if len(self.taken) < TAKEN_MAX:
+                        continue
+                self._write_taken(until_a_copy_waits=len(self.taken) < TAKEN_MAX)
         except zmq.ContextTerminated:  # Tap.close(): the proxy is going
             pass
         finally:
             self.monitor.close(linger=0)
+            self._write_taken(until_a_copy_waits=False)
             for w in self.writers:
                 w.close()
 
     def _take(self, copy: list[bytes]) -> None:
+        self.written.clear()
+        self.taken.append((time.monotonic() - self.t0, copy))
+        if copy[0] == b"control to_kernel" and is_shutdown_request(copy[1:]):
+            self.shutdown_requested = True
+        self.moved.set()
+
+    def _write_taken(self, until_a_copy_waits: bool) -> None:
+        while self.taken:
+            if until_a_copy_waits and self.monitor.poll(0):
+                return  # the wire is busy again: take first, write later
+            t, copy = self.taken.popleft()
+            self._record(t, copy)
+        for w in self.writers:
+            with contextlib.suppress(OSError, ValueError):
+                w.flush()
+        self.written.set()
+
+    def _record(self, t: float, copy: list[bytes]) -> None:
         channel, direction = copy[0].decode().split(" ")
         frames = copy[1:]
         note = None
@@ -240,17 +273,15 @@ class Recorder(threading.Thread):
             frames = hb_payload(frames)
         elif channel == "iopub" and direction == "to_kernel":
             note = subscription_note(frames)
-        elif channel == "control" and direction == "to_kernel" and is_shutdown_request(frames):
-            self.shutdown_requested = True
-        self._write(channel, direction, time.monotonic() - self.t0, frames, note)
-        self.moved.set()
+        self._write(channel, direction, t, frames, note)
 
     def wait_quiet(self) -> None:
-        """Return once no copy has arrived for QUIET_S (at most QUIET_MAX_S)."""
+        """Return once no copy has arrived for QUIET_S and every copy is written
+        (at most QUIET_MAX_S)."""
         deadline = time.monotonic() + QUIET_MAX_S
         while time.monotonic() < deadline:
             self.moved.clear()
-            if not self.moved.wait(QUIET_S):
+            if not self.moved.wait(QUIET_S) and self.written.wait(max(0.0, deadline - time.monotonic())):
                 return
 
     def _write(self, channel, direction, t, frames, note) -> None:
