@@ -263,7 +263,8 @@ class Recorder(threading.Thread):
         for w in self.writers:
             with contextlib.suppress(OSError, ValueError):
                 w.flush()
-        self.written.set()
+        if self.monitor.closed or not self.monitor.poll(0):
+            self.written.set()  # nothing taken is unwritten, and nothing waits to be taken
 
     def _record(self, t: float, copy: list[bytes]) -> None:
         channel, direction = copy[0].decode().split(" ")
