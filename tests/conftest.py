@@ -8,7 +8,9 @@ can scan /proc for any process still carrying the marker.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -177,6 +179,21 @@ class Lab:
     def url(self, path: str) -> str:
         return f"{self.base}/{path}?token={self.token}"
 
+    @contextlib.contextmanager
+    def page(self, notebook: str, viewport: dict):
+        """Headless chromium with `notebook` open in this JupyterLab and its cells drawn."""
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport=viewport)
+                page.goto(self.url(f"lab/tree/{notebook}"))
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                yield page
+            finally:
+                browser.close()
+
     def stop(self) -> None:
         """Ask the server to shut down its kernels and itself; kill it if it will not."""
         import signal
@@ -192,3 +209,28 @@ class Lab:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+
+
+def interrupt(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """Ctrl-C a running kij and collect what it printed; kill it if it will not end."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def raw_dealers(context, info: dict, channels=("shell", "control")) -> dict:
+    """Anonymous DEALERs of our own onto a kernel's ports: for sending it anything at all."""
+    import zmq
+
+    from kij.sniffer import address
+
+    sockets = {}
+    for channel in channels:
+        sockets[channel] = context.socket(zmq.DEALER)
+        sockets[channel].linger = 0
+        sockets[channel].connect(address(info, channel))
+    return sockets

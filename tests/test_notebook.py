@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import CHROMIUM_ARGS, KijRunner, Lab, chromium_path, processes_with, wait_until
+from conftest import KijRunner, Lab, chromium_path, processes_with, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "notebooks"))
@@ -90,8 +90,6 @@ def test_nbconvert_exports_html(executed, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium; "
                     "where it cannot be installed this test cannot run")
 def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     sandbox = KijRunner(tmp_path)
     root = tmp_path / "lab"
     root.mkdir()
@@ -99,26 +97,19 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
     lab = Lab(tmp_path, root, sandbox.env)
     try:
         lab.wait_serving()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(lab.url("lab/tree/kij-companion.ipynb"))
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-                # the status bar names the kernel once its session is up and idle
-                page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-                outputs = page.locator(".jp-OutputArea-output")
-                for expected in ["84", "kernels 👏 hold 👏 state", "STATE PERSISTS ACROSS CELLS",
-                                 "<IDS|MSG>", "2^10 = 1024"]:
-                    outputs.filter(has_text=expected).first.wait_for(timeout=180_000)
-                page.locator(".jp-OutputArea-output", has_text="2^10 = 1024").first.scroll_into_view_if_needed()
-                page.screenshot(path=str(tmp_path / "jupyterlab.png"))
-                assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                    has_text="Traceback").count() == 0
-            finally:
-                browser.close()
+        with lab.page("kij-companion.ipynb", {"width": 1400, "height": 1000}) as page:
+            # the status bar names the kernel once its session is up and idle
+            page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            outputs = page.locator(".jp-OutputArea-output")
+            for expected in ["84", "kernels 👏 hold 👏 state", "STATE PERSISTS ACROSS CELLS",
+                             "<IDS|MSG>", "2^10 = 1024"]:
+                outputs.filter(has_text=expected).first.wait_for(timeout=180_000)
+            page.locator(".jp-OutputArea-output", has_text="2^10 = 1024").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                has_text="Traceback").count() == 0
         shot = tmp_path / "jupyterlab.png"
         assert shot.stat().st_size > 10_000
         if os.environ.get("KIJ_SCREENSHOT"):

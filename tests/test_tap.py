@@ -29,7 +29,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 
 import test_conformance  # TestPython3Control's samples, reused through the tap
-from conftest import CHROMIUM_ARGS, MARK, KijRunner, Lab, chromium_path, no_traceback, processes_with, wait_until
+from conftest import MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers, wait_until
 from kij import trace
 from kij.tap import Recorder, TraceWriter
 
@@ -260,12 +260,8 @@ def test_follow_shows_the_wire_live_and_ctrl_c_exits_130(tapped):
             seen.append(line)
             if "Out[" in line and "4" in line:
                 break
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = interrupt(proc, timeout=15)
     text = "".join(seen) + out
     assert proc.returncode == 130
     assert no_traceback(err)
@@ -281,12 +277,8 @@ def test_follow_checks_signatures_itself_with_the_connection_file(tapped):
             if "execute_reply" in line:
                 assert "✓" in line
                 break
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = interrupt(proc, timeout=15)
     assert proc.returncode == 130 and no_traceback(err)
 
 
@@ -302,11 +294,7 @@ def raw(tapped):
     sandbox, km, kc = tapped
     info = km.get_connection_info(session=False)
     context = zmq.Context()
-    sockets = {}
-    for channel in ("shell", "control"):
-        sockets[channel] = context.socket(zmq.DEALER)
-        sockets[channel].linger = 0
-        sockets[channel].connect(f"tcp://{info['ip']}:{info[channel + '_port']}")
+    sockets = raw_dealers(context, info)
     session = Session(key=info["key"], signature_scheme=info["signature_scheme"])
     yield km, sockets, session
     for s in sockets.values():
@@ -559,8 +547,6 @@ def test_jupyterlab_cell_on_the_tap_kernel_is_in_the_trace(sandbox, tmp_path):
 
     KIJ_TEST_LAB_KERNEL=python3 runs the same browser steps without the tap, for
     comparison (it then fails only on the trace assertions: there is no tap)."""
-    from playwright.sync_api import sync_playwright
-
     root = tmp_path / "lab"
     root.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in LAB_CELLS])
@@ -570,35 +556,28 @@ def test_jupyterlab_cell_on_the_tap_kernel_is_in_the_trace(sandbox, tmp_path):
     lab = Lab(tmp_path, root, sandbox.env)
     try:
         lab.wait_serving()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with lab.page("tapped.ipynb", {"width": 1200, "height": 800}) as page:
+            kernel_idle_in_the_status_bar(page)
             try:
-                page = browser.new_page(viewport={"width": 1200, "height": 800})
-                page.goto(lab.url("lab/tree/tapped.ipynb"))
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                run_cell_in_lab(page, 0)
+                output_of_cell(page, 0, "from the browser 42").wait_for(timeout=90_000)
+                # interrupt: the toolbar's stop button → SIGINT to the proxy → the real kernel
+                run_cell_in_lab(page, 1)
+                output_of_cell(page, 1, "asleep").wait_for(timeout=60_000)
+                page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']").click()
+                output_of_cell(page, 1, "KeyboardInterrupt").wait_for(timeout=60_000)
                 kernel_idle_in_the_status_bar(page)
-                try:
-                    run_cell_in_lab(page, 0)
-                    output_of_cell(page, 0, "from the browser 42").wait_for(timeout=90_000)
-                    # interrupt: the toolbar's stop button → SIGINT to the proxy → the real kernel
-                    run_cell_in_lab(page, 1)
-                    output_of_cell(page, 1, "asleep").wait_for(timeout=60_000)
-                    page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']").click()
-                    output_of_cell(page, 1, "KeyboardInterrupt").wait_for(timeout=60_000)
-                    kernel_idle_in_the_status_bar(page)
-                    # restart: the toolbar's restart button and its dialog → a new proxy and kernel
-                    page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:restart-kernel']").click()
-                    page.locator(".jp-Dialog .jp-mod-accept").click()
-                    wait_until(lambda: sandbox.trace.exists() and any(
-                        r.msg_type == "shutdown_request" and (r.content or {}).get("restart") is True
-                        for r in sandbox.records()), timeout=60, what="the restart's shutdown_request in the trace")
-                    kernel_idle_in_the_status_bar(page)
-                    run_cell_in_lab(page, 2)
-                    output_of_cell(page, 2, "after the restart: False").wait_for(timeout=90_000)
-                finally:
-                    page.screenshot(path=str(tmp_path / "tap-lab.png"))
+                # restart: the toolbar's restart button and its dialog → a new proxy and kernel
+                page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:restart-kernel']").click()
+                page.locator(".jp-Dialog .jp-mod-accept").click()
+                wait_until(lambda: sandbox.trace.exists() and any(
+                    r.msg_type == "shutdown_request" and (r.content or {}).get("restart") is True
+                    for r in sandbox.records()), timeout=60, what="the restart's shutdown_request in the trace")
+                kernel_idle_in_the_status_bar(page)
+                run_cell_in_lab(page, 2)
+                output_of_cell(page, 2, "after the restart: False").wait_for(timeout=90_000)
             finally:
-                browser.close()
+                page.screenshot(path=str(tmp_path / "tap-lab.png"))
         wait_until(lambda: sandbox.trace.exists() and cell_finished(sandbox.records(), "from the browser")
                    and cell_finished(sandbox.records(), "after the restart"),
                    timeout=30, what="the cells' status idle in the trace")
