@@ -1,5 +1,6 @@
 """The lifecycle's promises: nothing survives a command, whatever ends it."""
 
+import asyncio
 import json
 import os
 import signal
@@ -20,6 +21,36 @@ def test_kernelspecs_installed_in_the_environment():
     specs = json.loads(out)["kernelspecs"]
     assert {"python3", "bash"} <= set(specs)
     assert specs["bash"]["resource_dir"].startswith(sys.prefix)
+
+
+@pytest.mark.parametrize("raised", ["kij.errors.Terminated", "kij.tap.Stop"])
+def test_a_sigterm_raised_inside_an_asyncio_callback_gets_out(raised):
+    """jupyter_client runs its calls on an asyncio loop, so a SIGTERM often lands in
+    one of its callbacks. asyncio swallows most exceptions there (logs them, runs on);
+    if the one swallowed was the callback that stops the loop, the loop waits forever —
+    kij hung that way once after a SIGTERM. What the handlers raise must get out."""
+    import importlib
+
+    module, name = raised.rsplit(".", 1)
+    exc_class = getattr(importlib.import_module(module), name)
+
+    def handler(signum, frame):
+        raise exc_class()
+
+    async def a_call():  # like a jupyter_client call: a callback runs, the loop goes on
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return "finished as if no signal came"
+
+    saved = signal.signal(signal.SIGTERM, handler)
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(exc_class):
+            loop.run_until_complete(a_call())
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+        loop.close()
 
 
 def test_sigint_while_booting(kij):

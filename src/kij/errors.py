@@ -33,5 +33,11 @@ class KernelTimeout(KernelFault):
     """The kernel did not finish in time, even after an interrupt."""
 
 
-class Terminated(BaseException):
-    """Raised by kij's SIGTERM handler so that every `finally` runs (exit 143)."""
+class Terminated(SystemExit):
+    """Raised by kij's SIGTERM handler so that every `finally` runs (exit 143).
+
+    A SystemExit, not a bare BaseException: the handler raises it wherever the main
+    thread happens to be, and that is often inside asyncio (jupyter_client runs its
+    calls on an event loop). asyncio lets only SystemExit and KeyboardInterrupt out
+    of a callback; anything else it logs and swallows — and if the callback was the
+    one that stops the loop, the loop then waits forever."""

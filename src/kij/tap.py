@@ -350,12 +350,14 @@ class Relay(threading.Thread):
 # --- the proxy ------------------------------------------------------------------------
 
 
-class Stop(BaseException):
+class Stop(SystemExit):
     """Leave the relay loop: SIGTERM, or the parent is gone.
 
-    A BaseException, like KeyboardInterrupt: the SIGTERM handler raises it wherever
-    the main thread happens to be, and library code there (jupyter_client looking up
-    a kernelspec, say) may well say `except Exception` and carry on booting."""
+    Not an Exception: the SIGTERM handler raises it wherever the main thread happens
+    to be, and library code there (jupyter_client looking up a kernelspec, say) may
+    well say `except Exception` and carry on booting. And a SystemExit, as kij's own
+    `Terminated` is: asyncio (under jupyter_client) swallows any other BaseException
+    raised in one of its callbacks, which can leave its loop waiting forever."""
 
 
 class Tap:
