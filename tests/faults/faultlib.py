@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,10 @@ WITH_KERNEL_FLAG = [c for c in COMMANDS if c.kernel_flag]
 def first_connection_file(kij) -> Path:
     """The first kernel's connection file, once it appeared and was written."""
     def written():
-        files = sorted(kij.connection_files(), key=lambda p: p.stat().st_mtime_ns)
+        try:
+            files = sorted(kij.connection_files(), key=lambda p: p.stat().st_mtime_ns)
+        except FileNotFoundError:  # one went between the listing and the look (the tap's
+            return None            # file for its real kernel goes once that kernel read it)
         for f in files:
             try:
                 json.loads(f.read_text())
@@ -84,22 +88,46 @@ def first_connection_file(kij) -> Path:
 
 
 class Iopub:
-    """The test's own SUB socket on a kernel's iopub, subscribed to everything."""
+    """The test's own SUB socket on a kernel's iopub, subscribed to everything.
+
+    It follows the connection file: a kernel that lost the port race at boot is
+    relaunched by kij on new ports (kernel.py), and the file is rewritten."""
+
+    SLICE_MS = 250
 
     def __init__(self, connection_file: Path):
-        info = json.loads(connection_file.read_text())
+        self.path = connection_file
+        self.address = ""
+        self.sub = None
+        self._follow()
+
+    def _follow(self) -> None:
+        try:
+            info = json.loads(self.path.read_text())
+            address = f"{info['transport']}://{info['ip']}:{info['iopub_port']}"
+        except (OSError, ValueError, KeyError):
+            return  # gone or being rewritten: keep what we have
+        if address == self.address:
+            return
+        if self.sub is not None:
+            self.sub.close()
         self.sub = zmq.Context.instance().socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.connect(f"{info['transport']}://{info['ip']}:{info['iopub_port']}")
+        self.sub.connect(address)
+        self.address = address
 
     def wait_for(self, wanted, timeout: float = 90.0) -> dict:
         """Block until a message for which wanted(msg) is true; msg has msg_type,
         parent_type and content."""
-        while self.sub.poll(int(timeout * 1000)):
-            msg = parse(self.sub.recv_multipart())
-            if msg and wanted(msg):
-                return msg
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sub.poll(self.SLICE_MS):
+                msg = parse(self.sub.recv_multipart())
+                if msg and wanted(msg):
+                    return msg
+            else:
+                self._follow()
         raise AssertionError("the awaited iopub message never came")
 
     def close(self) -> None:
