@@ -11,6 +11,8 @@ import pytest
 import zmq
 
 from conftest import no_traceback, wait_until
+from kij.errors import Terminated
+from kij.tap import Stop
 
 
 def test_kernelspecs_installed_in_the_environment():
@@ -23,16 +25,12 @@ def test_kernelspecs_installed_in_the_environment():
     assert specs["bash"]["resource_dir"].startswith(sys.prefix)
 
 
-@pytest.mark.parametrize("raised", ["kij.errors.Terminated", "kij.tap.Stop"])
-def test_a_sigterm_raised_inside_an_asyncio_callback_gets_out(raised):
+@pytest.mark.parametrize("exc_class", [Terminated, Stop], ids=["kij's Terminated", "the tap's Stop"])
+def test_a_sigterm_raised_inside_an_asyncio_callback_gets_out(exc_class):
     """jupyter_client runs its calls on an asyncio loop, so a SIGTERM often lands in
     one of its callbacks. asyncio swallows most exceptions there (logs them, runs on);
     if the one swallowed was the callback that stops the loop, the loop waits forever —
     kij hung that way once after a SIGTERM. What the handlers raise must get out."""
-    import importlib
-
-    module, name = raised.rsplit(".", 1)
-    exc_class = getattr(importlib.import_module(module), name)
 
     def handler(signum, frame):
         raise exc_class()

@@ -436,7 +436,7 @@ class Tap:
         info = self.km.get_connection_info()
         hb = self.context.socket(zmq.REQ)
         hb.setsockopt(zmq.LINGER, 0)
-        hb.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+        hb.connect(address(info, "hb"))
         try:
             hb.send(b"kij tap: have you read your connection file?")
             deadline = time.monotonic() + timeout

@@ -24,6 +24,7 @@ from pathlib import Path
 import zmq
 
 from conftest import wait_until
+from kij.sniffer import address
 
 
 # --- the commands under test ------------------------------------------------------
@@ -97,25 +98,25 @@ class Iopub:
 
     def __init__(self, connection_file: Path):
         self.path = connection_file
-        self.address = ""
+        self.connected_to = ""
         self.sub = None
         self._follow()
 
     def _follow(self) -> None:
         try:
             info = json.loads(self.path.read_text())
-            address = f"{info['transport']}://{info['ip']}:{info['iopub_port']}"
+            where = address(info, "iopub")
         except (OSError, ValueError, KeyError):
             return  # gone or being rewritten: keep what we have
-        if address == self.address:
+        if where == self.connected_to:
             return
         if self.sub is not None:
             self.sub.close()
         self.sub = zmq.Context.instance().socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.connect(address)
-        self.address = address
+        self.sub.connect(where)
+        self.connected_to = where
 
     def wait_for(self, wanted, timeout: float = 90.0) -> dict:
         """Block until a message for which wanted(msg) is true; msg has msg_type,
