@@ -11,6 +11,10 @@ from conftest import no_traceback
 from kij.lessons.repl_diff import CLAIMS, SNIPPET, TAKEAWAY
 
 
+def by_note(data):
+    return {n["layer"]: n["seen"] for n in data["notes"]}
+
+
 def by_layer(data):
     return {i["layer"]: i for i in data["interpreters"]}
 
@@ -159,7 +163,10 @@ def test_a_snippet_without_underscore_claims_only_what_it_shows(kij, tmp_path):
     assert layers["repl"]["printed"] == ["6"] and layers["script"]["printed"] == []
     assert layers["ipython"]["outs"] == {"3": "6"}
     assert data["unshown"] == ["repl", "script", "ipython"]
-    assert data["takeaway"].startswith(CLAIMS["kernel"] + " This snippet did not show: ")
+    assert data["takeaway"] == (CLAIMS["kernel"] + " Not shown by this snippet (run it without --code to see "
+                                "them): that the REPL sets `_`; that a script has no `_`; IPython's Out[n], "
+                                "`_2` and rich tracebacks.")
+    assert "every Out[n] as terminal IPython printed them" in by_note(data)["kernel"]
     assert "`_` was set" not in json.dumps(data["notes"])
 
 

@@ -87,6 +87,13 @@ CLAIMS = {
     "kernel": "The kernel is that same IPython behind ZeroMQ sockets.",
 }
 TAKEAWAY = " ".join(CLAIMS.values())
+# How a claim is named when this run gave no evidence for it.
+UNSHOWN = {
+    "repl": "the REPL's echo and `_`",
+    "script": "a script's lack of both",
+    "ipython": "IPython's Out[n], `_2` and rich tracebacks",
+    "kernel": "the kernel being that same IPython",
+}
 
 
 @dataclass
@@ -387,7 +394,7 @@ def kernel_seen(kernel: Interpreter, ipython: Interpreter) -> tuple[str, dict[st
     same = (implementation.startswith("ipython ") and bool(kernel.outs) and kernel.outs == ipython.outs
             and [e.split(":")[0] for e in kernel.errors] == [e.split(":")[0] for e in ipython.errors])
     if same:
-        parts.append("every Out[n] and error as terminal IPython printed them")
+        parts.append("every Out[n]" + (" and error" if kernel.errors else "") + " as terminal IPython printed them")
     return "; ".join(parts), {"same": same}
 
 
@@ -425,9 +432,15 @@ def conclude(result: ReplDiffResult, script: Interpreter, repl: Interpreter,
     result.unshown = [claim for claim in CLAIMS if not shown[claim]]
     result.takeaway = " ".join(CLAIMS[c] for c in CLAIMS if shown[c])
     if result.unshown:
+        missing = {c: UNSHOWN[c] for c in result.unshown}
+        # half a claim seen: name only the half that was not
+        if seen["repl"]["echo"] and not seen["repl"]["underscore"]:
+            missing["repl"] = "that the REPL sets `_`"
+        if seen["script"]["no_echo"] and not seen["script"]["no_underscore"]:
+            missing["script"] = "that a script has no `_`"
         result.takeaway = (result.takeaway + " " if result.takeaway else "") + (
-            "This snippet did not show: " + "; ".join(CLAIMS[c].rstrip(".") for c in result.unshown)
-            + " (run it without --code to see them).")
+            "Not shown by this snippet (run it without --code to see them): "
+            + "; ".join(missing.values()) + ".")
     result.stdin_note = stdin_note(repl, ipython)
 
 
