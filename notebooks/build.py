@@ -55,13 +55,27 @@ with started(["python3"]) as (other,):
 print(f"PID {before} → {other.pid} after the restart")
 print(f"{again.ename}: {again.evalue}")"""),
     ("md", """\
-## 3. `_`, `In` and `Out` — IPython, not Python
+## 3. `_` is Python's; `In`, `Out` and `_2` are IPython's
 
-Plain Python has no `_` and no history lists. IPython (which this kernel wraps) keeps
-every input in `In` and every result in `Out`."""),
+Python's own REPL (`python3 -i`) already echoes each value and keeps the last one in
+`_`: that is `sys.displayhook`. A script (`python3 file.py`) does neither. IPython,
+which this kernel wraps, adds numbered history on top: every input in `In`, every
+result in `Out`, and `_1`, `_2`, … for `Out[1]`, `Out[2]`, …"""),
     ("code", "2 + 2"),
     ("code", "_ * 10"),
     ("code", "In[-3:-1], Out[max(Out)]"),
+    ("md", """\
+The same lines fed to the plain REPL, for real: its values (`sys.displayhook`'s
+echoes) arrive on stdout; its prompts and tracebacks on stderr. `_` works, `_1` does
+not. (`kij repl-diff` shows a script, this REPL, terminal IPython and a kernel side
+by side.)"""),
+    ("code", """\
+import subprocess
+
+plain = subprocess.run([sys.executable, "-q", "-i"], input="2 + 2\\n_ * 10\\n_1\\n",
+                       capture_output=True, text=True, timeout=60)
+print("echoed on stdout:", plain.stdout.split())
+print("on stderr:", [line for line in plain.stderr.splitlines() if "Error" in line])"""),
     ("md", """\
 ## 4. Built-in magics
 

@@ -12,7 +12,7 @@ import sys
 
 # The one list of commands: the quick help and typer's help both read it.
 COMMANDS = {
-    "repl-diff": "Same snippet, three interpreters: bare python3, terminal IPython, the python3 kernel.",
+    "repl-diff": "Same snippet, four interpreters: python3 as a script, the python3 REPL, terminal IPython, the kernel.",
     "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
     "frames": "Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused.",
     "magics": "Magics are just registered functions: %clap and %%shout in-process and in a kernel.",

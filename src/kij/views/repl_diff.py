@@ -1,26 +1,25 @@
-"""Draws `kij repl-diff`: three panels — python3, IPython, the kernel — side by side,
-stacked on a narrow terminal. Captured colours are rendered by rich (and so dropped
-when colour is off), never printed as raw escape codes."""
+"""Draws `kij repl-diff`: four panels — python3 as a script and python3's REPL, then
+IPython and the kernel — two by two on a wide terminal, stacked on a narrow one; then what each
+layer adds and what this run showed of it. Captured colours are rendered by rich (and
+so dropped when colour is off), never printed as raw escape codes. Blank lines in a
+transcript (IPython's spacing between prompts) are left out to keep it short."""
 
 from __future__ import annotations
 
 from kij.lessons.repl_diff import Interpreter, ReplDiffResult
 from kij.views import console, heading, side_by_side, takeaway
 
-SIDE_BY_SIDE_MIN_WIDTH = 100
+PANEL_MIN_WIDTH = 50  # two side by side (plain Python | IPython) from 100 columns
 
 
 def _about(who: Interpreter):
-    from rich.table import Table
+    """One dim line: the version and how the snippet got in (and the kernel's path)."""
     from rich.text import Text
 
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    grid.add_row("path", Text(who.executable or "?", style="dim"))
-    grid.add_row("version", who.version)
-    grid.add_row("fed", who.fed)
-    return grid
+    about = Text(f"{who.version} · {who.fed}", style="dim", overflow="fold")
+    if who.layer == "kernel":  # the kernel's own sys.executable; the others' is on top
+        about.append(f"\n{who.executable or '?'}")
+    return about
 
 
 def _transcript(who: Interpreter):
@@ -34,6 +33,8 @@ def _transcript(who: Interpreter):
     lines = []
     for raw in who.transcript_ansi.rstrip("\n").split("\n"):
         line = Text.from_ansi(raw)
+        if not line.plain.strip():
+            continue
         if "-" * 20 in line.plain:
             line.no_wrap, line.overflow = True, "ellipsis"
         else:
@@ -78,27 +79,56 @@ def _verdict(who: Interpreter) -> str:
 
 def _panel(who: Interpreter):
     from rich.console import Group
+    from rich.markup import escape
     from rich.panel import Panel
-    from rich.rule import Rule
 
     body = _kernel_exchange(who) if who.cells or not who.transcript_ansi else _transcript(who)
     return Panel(
-        Group(_about(who), Rule(style="dim"), body),
-        title=f"[bold]{who.name}[/]", title_align="left",
+        Group(_about(who), body),
+        title=f"[bold]{escape(who.name)}[/]", title_align="left",
         subtitle=_verdict(who), subtitle_align="right", expand=True,
     )
 
 
+def _layers(result: ReplDiffResult):
+    """What each layer adds (in general), and what this run showed of it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    names = {who.layer: who.name for who in result.interpreters}
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for note in result.notes:
+        body = Text()
+        body.append("adds ", style="dim")
+        body.append(note.adds)
+        body.append("\nseen ", style="dim")
+        body.append(note.seen)
+        grid.add_row(names.get(note.layer, note.layer).split(" (")[0], body)
+    return grid
+
+
 def render(result: ReplDiffResult) -> None:
+    from rich.markup import escape
     from rich.syntax import Syntax
 
     con = console()
-    heading(con, "kij repl-diff", "same bytes, three interpreters")
+    count = len(result.interpreters)
+    heading(con, "kij repl-diff", f"one snippet, {count} interpreters")
     con.print("[dim]the snippet:[/]")
     con.print(Syntax(result.snippet.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True,
                      background_color="default"))
+    python = next((who.executable for who in result.interpreters if who.layer == "script"), "")
+    if python:
+        con.print(f"[dim]python3 below is {escape(python)}[/]")
     con.print()
-    side_by_side(con, [_panel(who) for who in result.interpreters],
-                 min_width=SIDE_BY_SIDE_MIN_WIDTH // 3)
-    con.print(f"[dim]all three ran at once; whole lesson {result.elapsed_ms:.0f} ms[/]")
+    panels = [_panel(who) for who in result.interpreters]
+    for pair in (panels[:2], panels[2:]):  # python3 -, python3 -i | IPython, the kernel
+        side_by_side(con, pair, min_width=PANEL_MIN_WIDTH)
+    con.print(f"[dim]all {count} ran at once; whole lesson {result.elapsed_ms:.0f} ms[/]")
+    con.print("\n[bold]what each layer adds[/] [dim](seen: this run's capture)[/]")
+    con.print(_layers(result))
+    if result.stdin_note:
+        con.print(f"\n[dim]why on one line?[/] {escape(result.stdin_note)}")
     takeaway(con, result.takeaway)
