@@ -67,6 +67,7 @@ class Lesson:
         self.cleanup_code: str | None = None
         self.cleaned = False
         self.execution_count = None  # from the execute step's reply
+        self.let_in: list[str] = []  # steps whose bad request the kernel answered
 
     # -- bookkeeping: turn the sniffer's capture into records, tagged with the act --
 
@@ -195,13 +196,13 @@ class Lesson:
         would have arrived first."""
         act = self.begin(name, title)
         log_before = len(self.kernel.log())
+        start = len(self.sn.capture)
         bad = self.sn.send("shell", frames)
         self.note(bad, note)
         bad_id = bad.msg_id
         act.request_msg_id = bad_id
         probe = self.sn.request("shell", "kernel_info_request", {})
         self.note(probe, "probe: its reply proves the kernel is done with the request before it")
-        start = len(self.sn.capture)
         reply = idle = None
         while not (reply and idle):  # the probe's reply, and its `status: idle` on iopub
             got = self.sn.recv_until(lambda c: c.parent_id == probe.msg_id and (
@@ -217,6 +218,7 @@ class Lesson:
         answered = [c for c in self.sn.capture[start:] if c.parent_id == bad_id and c.direction == "from_kernel"]
         if answered:
             act.ok = False
+            self.let_in.append(name)
             act.outcome = f"the kernel ANSWERED it ({', '.join(c.msg_type for c in answered)})"
         else:
             act.outcome = (
@@ -424,6 +426,11 @@ def _steps(lesson: Lesson, code: str | None, existing: bool, tell: Callable[[str
     if lesson.cleanup_code:
         lesson.cleanup()
     lesson.flush()
+    let_in = lesson.let_in
+    if let_in:  # the capture contradicts the usual lesson: say what it showed instead
+        capture.takeaway = (f"A notebook cell is a signed JSON message on a socket — and this kernel "
+                            f"answered a request it should have dropped ({' and '.join(let_in)}): "
+                            "anyone who can reach its ports can run code in it.")
 
 
 def notice(code: str, cleanup_code: str | None, info: dict, signed: bool) -> str:
