@@ -452,6 +452,7 @@ def test_a_slow_cell_on_an_attached_kernel_is_not_interrupted(kij, tmp_path):
         assert "did not interrupt" in run.stderr and no_traceback(run.stderr)
         assert ask(client, "slept") == "True"  # queued behind kij's cell, which ran to its end
         assert "1 · control" in run.stdout and "2 · hb" in run.stdout  # the steps that did run
+        assert "neither the execute_reply nor the status idle" in " ".join(run.stdout.split())
 
 
 def test_existing_given_a_capture_points_at_load(existing, owned, kij):

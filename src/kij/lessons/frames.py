@@ -133,6 +133,11 @@ class Lesson:
             while not (reply and idle):
                 got = self.sn.recv_until(lambda c: c.parent_id == request.msg_id, deadline - time.monotonic())
                 if got is None:
+                    act = self.capture.acts[-1]
+                    act.ok = False
+                    act.outcome = (f"after {self.timeout:g} s kij had "
+                                   f"{'the execute_reply but not' if reply else 'neither the execute_reply nor'} "
+                                   "the status idle for its request, and stopped waiting")
                     raise KernelTimeout(self.timed_out())
                 if got.channel == "stdin" and got.msg_type == "input_request":
                     inputs.append(got)
