@@ -444,6 +444,18 @@ def test_a_busy_kernel_is_waited_for_and_never_interrupted(kij, tmp_path):
         assert ask(client, "finished") == "True"
 
 
+def test_a_kernel_busy_for_a_while_is_waited_for(kij, tmp_path):
+    with users_kernel(tmp_path) as (km, client, conn):
+        theirs = started_cell(client, "import time; time.sleep(5); finished = True")
+        run = kij.run("frames", "--existing", str(conn), "--timeout", "60", "--json")
+        assert run.returncode == 0, run.stderr
+        said = " ".join(run.stderr.split())
+        assert "its shell is busy" in said and "waits up to 60 s" in said
+        assert reply_to(client, theirs)["status"] == "ok"
+        doc = json.loads(run.stdout)
+        assert act(doc, "execute")["ok"] and act(doc, "cleanup")["ok"]
+
+
 def test_a_slow_cell_on_an_attached_kernel_is_not_interrupted(kij, tmp_path):
     with users_kernel(tmp_path) as (km, client, conn):
         run = kij.run("frames", "--existing", str(conn), "--timeout", "1",
