@@ -7,6 +7,7 @@ Every lesson gets its kernels from here, through jupyter_client:
 
     with attached("kernel-1234.json") as k:           # someone else's kernel
         k.execute("secret")                           # ... which kij never shuts down
+                                                      # and never interrupts
 
 The promises this module keeps:
 

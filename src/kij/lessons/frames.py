@@ -9,6 +9,12 @@ its parent_header. Then the other lanes: control answers kernel_info, the heartb
 echoes raw bytes, and `input()` is answered over stdin. Finally the lock on the door:
 a request whose signature is one byte off is dropped, and so is a valid request sent
 twice — and the kernel's own log says so.
+
+On a kernel kij only attached to (--existing), the kernel and its namespace are the
+user's: kij says on stderr what it will run before it runs it, makes one name of its
+own (`_kij_<session>_x`) and deletes it again with a silent cell, skips the stdin step,
+never interrupts the kernel (a cell that outlives --timeout is reported and left to
+run), and on an unsigned kernel (empty key) skips the forgeries it cannot make.
 """
 
 from __future__ import annotations
