@@ -467,6 +467,30 @@ def test_a_slow_cell_on_an_attached_kernel_is_not_interrupted(kij, tmp_path):
         assert "neither the execute_reply nor the status idle" in " ".join(run.stdout.split())
 
 
+def test_kijs_cell_queued_behind_anothers_times_out_and_its_name_still_goes(tmp_path):
+    """Another client's cell starts just after kij said what it will run: kij's cell
+    waits behind it and --timeout fires. kij interrupts nothing, and queues its cleanup
+    behind its own cell, so when the kernel gets to them kij's name comes and goes."""
+    from kij.errors import KernelTimeout
+    from kij.lessons import frames
+
+    with users_kernel(tmp_path) as (km, client, conn):
+        client.execute_interactive(USER_CELL, timeout=10, output_hook=lambda msg: None)
+        theirs = []
+
+        def tell(text: str) -> None:
+            if text.startswith("this kernel is not kij's"):  # said before kij's cell is sent
+                theirs.append(started_cell(client, "import time; time.sleep(4); finished = True"))
+
+        with pytest.raises(KernelTimeout) as failed:
+            frames.run(existing=str(conn), timeout=1, tell=tell)
+        assert "did not interrupt" in str(failed.value) and "queued `del _kij_" in str(failed.value)
+        assert failed.value.capture.acts[-1].name == "execute"  # the steps so far go with the error
+        assert reply_to(client, theirs[0])["status"] == "ok"
+        assert ask(client, "(finished, x, name)") == "(True, 1, 'me')"
+        assert ask(client, "[n for n in globals() if n.startswith('_kij_')]") == "[]"
+
+
 def test_existing_given_a_capture_points_at_load(existing, owned, kij):
     for saved in (existing["saved"], owned["_test"]["saved"]):
         run = kij.run("frames", "--existing", str(saved))
