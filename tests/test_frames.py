@@ -9,6 +9,7 @@ kernel's stderr.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ from conftest import KijRunner, no_traceback
 
 DELIMITER = b"<IDS|MSG>"
 ANSI = re.compile(r"\x1b\[")
+USER_CELL = "x = 1; name = 'me'"  # the names a user had before kij attached
 
 
 # --- shared runs --------------------------------------------------------------------
@@ -41,6 +43,8 @@ def test_kernel(tmp_path_factory):
     client = km.client()
     client.start_channels()
     client.wait_for_ready(timeout=60)
+    reply = client.execute_interactive(USER_CELL, timeout=10, output_hook=lambda msg: None)
+    assert reply["content"]["status"] == "ok"
     try:
         yield km, client, Path(km.connection_file), where / "kernel.log"
     finally:
@@ -58,7 +62,7 @@ def existing(test_kernel, tmp_path_factory):
     run = kij.run("frames", "--existing", str(conn), "--json", "--save", str(saved))
     assert run.returncode == 0, run.stderr
     return {
-        "doc": json.loads(run.stdout), "stdout": run.stdout, "saved": saved,
+        "doc": json.loads(run.stdout), "stdout": run.stdout, "stderr": run.stderr, "saved": saved,
         "key": json.loads(conn.read_text())["key"].encode(), "kij": kij,
     }
 
@@ -180,8 +184,9 @@ def test_the_key_is_never_shown_in_full(existing):
 # --- the other sockets --------------------------------------------------------------
 
 
-def test_control_heartbeat_and_stdin(existing):
-    doc = existing["doc"]
+@pytest.mark.parametrize("run", ["existing", "owned"])
+def test_control_and_heartbeat(existing, owned, run):
+    doc = existing["doc"] if run == "existing" else owned
     control = in_act(doc, "control")
     assert any(r["channel"] == "control" and r["msg_type"] == "kernel_info_request" for r in control)
     assert any(r["channel"] == "control" and r["msg_type"] == "kernel_info_reply" for r in control)
@@ -189,7 +194,10 @@ def test_control_heartbeat_and_stdin(existing):
     assert (ping["direction"], echo["direction"]) == ("to_kernel", "from_kernel")
     assert frame_bytes(ping["frames"][0]) == frame_bytes(echo["frames"][0])
     assert len(ping["frames"]) == 1 and not frame_bytes(ping["frames"][0]).startswith(b"{")
-    stdin = in_act(doc, "stdin")
+
+
+def test_stdin_on_a_kernel_kij_started(owned):
+    stdin = in_act(owned, "stdin")
     ask = next(r for r in stdin if r["msg_type"] == "input_request")
     answer = next(r for r in stdin if r["msg_type"] == "input_reply")
     assert ask["channel"] == answer["channel"] == "stdin"
@@ -237,17 +245,44 @@ def test_save_as_json_lines_loads_back(owned):
     assert json.loads(run.stdout)["messages"] == owned["messages"]
 
 
-def test_existing_kernel_keeps_running_with_kijs_state(existing, test_kernel):
+def ask(client, expression: str):
+    """Evaluate an expression in the kernel through a client of the test's own."""
+    reply = client.execute_interactive("", user_expressions={"v": expression}, timeout=30,
+                                       output_hook=lambda msg: None)
+    value = reply["content"]["user_expressions"]["v"]
+    assert value["status"] == "ok", value
+    return value["data"]["text/plain"]
+
+
+def test_an_attached_kernel_keeps_its_names_and_loses_kijs(existing, test_kernel):
     km, client, conn, log = test_kernel
     assert km.is_alive() and conn.exists()
-    reply = client.execute_interactive("x", timeout=10, output_hook=lambda msg: None)
-    assert reply["content"]["status"] == "ok"  # kij's cell ran in this very kernel
-    msg_id = client.execute("print(x * 2)")
-    while True:
-        msg = client.get_iopub_msg(timeout=10)
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
-            assert msg["content"]["text"] == "84\n"
-            break
+    assert ask(client, "(x, name)") == "(1, 'me')"
+    assert ask(client, "[n for n in globals() if n.startswith('_kij_')]") == "[]"
+    doc = existing["doc"]
+    private = re.findall(r"_kij_[0-9a-f]{8}_x", doc["code"])[0]
+    assert not re.search(r"\bx\b", doc["code"])  # the user's x is not kij's to use
+    cleanup = act(doc, "cleanup")
+    assert cleanup["ok"] and private in cleanup["outcome"]
+    runs = [r for r in doc["messages"] if r["msg_type"] == "execute_reply"]
+    counts = [r["content"]["execution_count"] for r in runs]
+    assert len(runs) == 2 and counts[0] == counts[1] == 2  # the user's cell was 1; kij's cleanup was silent
+    assert act(doc, "stdin")["outcome"].startswith("skipped: this kernel is not kij's")
+
+
+def test_an_attached_kernel_is_told_what_kij_will_run_before_it_runs(existing):
+    doc = existing["doc"]
+    said = " ".join(existing["stderr"].split())  # however it was wrapped
+    notice = doc["kernel"]["notice"]
+    assert notice and " ".join(notice.split()) in said
+    assert doc["code"] in notice and "execution count" in notice and "del _kij_" in notice
+    assert not [r for r in in_act(doc, "stdin") if r["direction"] == "to_kernel"]
+
+
+def test_a_loaded_capture_repeats_what_kij_said(existing):
+    run = existing["kij"].run("frames", "--load", str(existing["saved"]), env={"COLUMNS": "100"})
+    assert run.returncode == 0, run.stderr
+    assert "Before it began, kij said: this kernel is not kij's" in " ".join(run.stdout.split())
 
 
 # --- saved captures -----------------------------------------------------------------
@@ -281,7 +316,7 @@ def test_rendering_fits_and_stays_plain_when_piped(existing, columns):
     assert run.returncode == 0, run.stderr
     assert not ANSI.search(run.stdout)
     assert all(len(line) <= int(columns) for line in run.stdout.splitlines())
-    for word in ("<IDS|MSG>", "execute_request", "execute_reply", "input_request", "dropped",
+    for word in ("<IDS|MSG>", "execute_request", "execute_reply", "input() would be one more cell", "dropped",
                  "not ours to read", "no kernel was started"):
         assert word in " ".join(run.stdout.split()), word  # however the lines were wrapped
     assert existing["key"].decode() not in run.stdout
@@ -333,3 +368,185 @@ def test_a_cell_that_kills_the_kernel(kij):
     run = kij.run("frames", "--code", "import os; os._exit(1)")
     assert run.returncode == 1
     assert "the python3 kernel died" in run.stderr and no_traceback(run.stderr)
+
+
+# --- attaching to a real, shared kernel ---------------------------------------------
+
+
+@contextlib.contextmanager
+def users_kernel(where: Path, name: str = "kernel-users.json", key: bytes | None = None):
+    """A kernel started by the test, as JupyterLab or jupyter console would; key=b"" makes
+    it unsigned. Yields (manager, client, connection file)."""
+    km = KernelManager(kernel_name="python3", connection_file=str(where / name))
+    if key is not None:
+        km.session.key = key
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield km, client, Path(km.connection_file)
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def started_cell(client, code: str) -> str:
+    """Send a cell from the test's client; return its msg_id once the kernel has begun it."""
+    msg_id = client.execute(code)
+    while True:
+        msg = client.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            return msg_id
+
+
+def reply_to(client, msg_id: str, timeout: float = 60) -> dict:
+    while True:
+        msg = client.get_shell_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg["content"]
+
+
+def test_an_unsigned_kernel_found_by_its_id(kij, tmp_path):
+    """An empty key turns signing off: kij says so, skips the forgeries, shows the rest.
+    The kernel is named the way `jupyter console --existing` takes it: by its id."""
+    runtime = tmp_path / "their-runtime"
+    runtime.mkdir()
+    with users_kernel(runtime, "kernel-0f1e2d3c-unsigned.json", key=b"") as (km, client, conn):
+        assert json.loads(conn.read_text())["key"] == ""
+        run = kij.run("frames", "--existing", "0f1e2d3c", "--json", env={"JUPYTER_RUNTIME_DIR": str(runtime)})
+        assert run.returncode == 0, run.stderr
+        assert no_traceback(run.stderr)
+        doc = json.loads(run.stdout)
+        assert doc["kernel"]["connection_file"] == str(conn)
+        assert act(doc, "execute")["ok"] and act(doc, "cleanup")["ok"]
+        for name in ("forged", "replayed"):
+            assert act(doc, name)["outcome"].startswith("skipped:"), name
+            assert not [r for r in in_act(doc, name) if r["direction"] == "to_kernel"]
+        assert "empty key" in act(doc, "forged")["outcome"]
+        assert "without the key nothing gets in" not in doc["takeaway"]
+        assert all(r["signature_valid"] is None for r in doc["messages"])
+        shown = kij.run("frames", "--existing", str(conn), env={"COLUMNS": "80", "NO_COLOR": "1"})
+        assert shown.returncode == 0 and "signing is off" in shown.stdout
+        assert "signs every message" not in shown.stdout and "HMAC over" not in shown.stdout
+        assert ask(client, "[n for n in globals() if n.startswith('_kij_')]") == "[]"
+
+
+def test_a_busy_kernel_is_waited_for_and_never_interrupted(kij, tmp_path):
+    with users_kernel(tmp_path) as (km, client, conn):
+        theirs = started_cell(client, "import time; time.sleep(8); finished = True")
+        run = kij.run("frames", "--existing", str(conn), "--timeout", "3")
+        assert run.returncode == 1, run.stderr
+        said = " ".join(run.stderr.split())
+        assert "busy" in said and "never interrupts" in said and "no kernel is answering" not in said
+        assert no_traceback(run.stderr)
+        assert reply_to(client, theirs)["status"] == "ok"  # their cell ran to its end
+        assert ask(client, "finished") == "True"
+
+
+def test_a_kernel_busy_for_a_while_is_waited_for(kij, tmp_path):
+    with users_kernel(tmp_path) as (km, client, conn):
+        theirs = started_cell(client, "import time; time.sleep(5); finished = True")
+        run = kij.run("frames", "--existing", str(conn), "--timeout", "60", "--json")
+        assert run.returncode == 0, run.stderr
+        said = " ".join(run.stderr.split())
+        assert "its shell is busy" in said and "waits up to 60 s" in said
+        assert reply_to(client, theirs)["status"] == "ok"
+        doc = json.loads(run.stdout)
+        assert act(doc, "execute")["ok"] and act(doc, "cleanup")["ok"]
+
+
+def test_a_slow_cell_on_an_attached_kernel_is_not_interrupted(kij, tmp_path):
+    with users_kernel(tmp_path) as (km, client, conn):
+        run = kij.run("frames", "--existing", str(conn), "--timeout", "1",
+                      "--code", "import time; time.sleep(4); slept = True")
+        assert run.returncode == 1, run.stderr
+        assert "did not interrupt" in run.stderr and no_traceback(run.stderr)
+        assert ask(client, "slept") == "True"  # queued behind kij's cell, which ran to its end
+        assert "1 · control" in run.stdout and "2 · hb" in run.stdout  # the steps that did run
+        assert "neither the execute_reply nor the status idle" in " ".join(run.stdout.split())
+
+
+def test_kijs_cell_queued_behind_anothers_times_out_and_its_name_still_goes(tmp_path):
+    """Another client's cell starts just after kij said what it will run: kij's cell
+    waits behind it and --timeout fires. kij interrupts nothing, and queues its cleanup
+    behind its own cell, so when the kernel gets to them kij's name comes and goes."""
+    from kij.errors import KernelTimeout
+    from kij.lessons import frames
+
+    with users_kernel(tmp_path) as (km, client, conn):
+        client.execute_interactive(USER_CELL, timeout=10, output_hook=lambda msg: None)
+        theirs = []
+
+        def tell(text: str) -> None:
+            if text.startswith("this kernel is not kij's"):  # said before kij's cell is sent
+                theirs.append(started_cell(client, "import time; time.sleep(4); finished = True"))
+
+        with pytest.raises(KernelTimeout) as failed:
+            frames.run(existing=str(conn), timeout=1, tell=tell)
+        assert "did not interrupt" in str(failed.value) and "queued `del _kij_" in str(failed.value)
+        assert failed.value.capture.acts[-1].name == "execute"  # the steps so far go with the error
+        assert reply_to(client, theirs[0])["status"] == "ok"
+        assert ask(client, "(finished, x, name)") == "(True, 1, 'me')"
+        assert ask(client, "[n for n in globals() if n.startswith('_kij_')]") == "[]"
+
+
+def test_existing_given_a_capture_points_at_load(existing, owned, kij):
+    for saved in (existing["saved"], owned["_test"]["saved"]):
+        run = kij.run("frames", "--existing", str(saved))
+        assert run.returncode == 2, run.stderr
+        assert f"kij frames --load {saved}" in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_kernel_without_a_default_cell_is_refused_before_it_boots(kij, tmp_path):
+    """A kernelspec of language "text" whose process, if ever launched, leaves a file."""
+    spec = tmp_path / "share" / "kernels" / "text-only"
+    spec.mkdir(parents=True)
+    launched = tmp_path / "launched"
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", f"open({str(launched)!r}, 'w')", "{connection_file}"],
+        "display_name": "text only", "language": "text"}))
+    run = kij.run("frames", "-k", "text-only", env={"JUPYTER_PATH": str(tmp_path / "share")})
+    assert run.returncode == 2, run.stderr
+    assert "pass one with --code" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not launched.exists()
+
+
+# --- verdicts are computed from the capture -----------------------------------------
+
+
+def control_records(doc: dict) -> tuple[dict, str, list]:
+    from kij import trace
+
+    step = act(doc, "control")
+    records = trace.from_document({"messages": in_act(doc, "control")}).messages
+    info = next(r.content for r in records if r.msg_type == "kernel_info_reply")
+    return info, step["request_msg_id"], records
+
+
+@pytest.mark.parametrize("run", ["existing", "owned"])
+def test_step_one_says_what_reached_iopub(existing, owned, run):
+    from kij.lessons.frames import control_outcome
+
+    doc = existing["doc"] if run == "existing" else owned
+    info, request_id, records = control_records(doc)
+    assert act(doc, "control")["outcome"] == control_outcome(info, request_id, records)
+    for state in ("busy", "idle"):  # the same run, as if that broadcast had not arrived
+        missing = [r for r in records if (r.content or {}).get("execution_state") != state]
+        said = control_outcome(info, request_id, missing)
+        assert f"its {state} did not" in said
+        assert f"status {state}" not in said and "busy and idle" not in said
+    silent = [r for r in records if r.msg_type != "status"]
+    said = control_outcome(info, request_id, silent)
+    assert "busy" not in said and "idle" not in said
+    welcomed = any(r.msg_type == "iopub_welcome" for r in records)
+    assert ("iopub is live" in said) == welcomed
+
+
+def test_the_native_kernels_own_rejection_line_is_the_evidence(kij):
+    run = kij.run("frames", "-k", "kij-native", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert act(doc, "forged")["evidence"] == ["[kij-native] rejected on shell: bad signature"]
+    assert act(doc, "replayed")["evidence"] == ["[kij-native] rejected on shell: replayed signature"]

@@ -129,3 +129,29 @@ def test_a_kernel_that_loses_the_port_race_is_relaunched_on_new_ports(tmp_path, 
         pid = k.pid
     assert list(tmp_path.glob("kernel-*.json")) == []
     assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in open(f"/proc/{pid}/status").read()
+
+
+def test_a_cell_that_outlives_its_timeout_on_an_attached_kernel_is_left_running(tmp_path):
+    """kij.kernel never interrupts a kernel it only attached to: the cell may be
+    someone else's. The timeout is reported; the cell runs to its end."""
+    from jupyter_client.manager import KernelManager
+
+    from kij import kernel
+    from kij.errors import KernelTimeout
+
+    km = KernelManager(kernel_name="python3", connection_file=str(tmp_path / "kernel-theirs.json"))
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        theirs = km.client()
+        theirs.wait_for_ready(timeout=60)  # a user's kernel: up before kij attaches
+        theirs.stop_channels()
+        with kernel.attached(km.connection_file, timeout=60) as k:
+            assert not k.owned
+            with pytest.raises(KernelTimeout, match="did not interrupt"):
+                k.execute("import time; time.sleep(3); slept = True", timeout=0.5)
+            with pytest.raises(Exception, match="never interrupts"):
+                k.interrupt()
+            assert k.execute("slept", timeout=30).result == "True"  # queued behind it; no KeyboardInterrupt
+        assert km.is_alive()
+    finally:
+        km.shutdown_kernel(now=True)

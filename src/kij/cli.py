@@ -96,7 +96,9 @@ def build_app():
         existing: Annotated[
             Optional[str],
             typer.Option("--existing", metavar="CONNECTION_FILE",
-                         help="Attach to a running kernel (e.g. JupyterLab's) instead; kij leaves it running."),
+                         help="Attach to a running kernel (e.g. JupyterLab's) instead: a connection file, "
+                              "or a kernel id / file name in Jupyter's runtime directory. kij says what it "
+                              "will run there first, never interrupts it and leaves it running."),
         ] = None,
         save: Annotated[
             Optional[str],
@@ -110,8 +112,9 @@ def build_app():
         timeout: Timeout = 30.0,
     ) -> None:
         from kij import trace
-        from kij.errors import UserError
+        from kij.errors import KijError, UserError
         from kij.lessons import frames as lesson
+        from kij.views import frames as frames_view
 
         if load and (existing or code is not None or save):
             raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
@@ -120,7 +123,13 @@ def build_app():
         else:
             if save:
                 trace.check_writable(save)
-            capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout)
+            try:
+                capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout,
+                                     tell=frames_view.tell)
+            except KijError as exc:  # show the steps that did run, then the error
+                if getattr(exc, "capture", None) is not None:
+                    show(exc.capture, json, "frames")
+                raise
             if save:
                 trace.save(capture, save)
         show(capture, json, "frames")

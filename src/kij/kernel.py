@@ -7,6 +7,7 @@ Every lesson gets its kernels from here, through jupyter_client:
 
     with attached("kernel-1234.json") as k:           # someone else's kernel
         k.execute("secret")                           # ... which kij never shuts down
+                                                      # and never interrupts
 
 The promises this module keeps:
 
@@ -78,6 +79,13 @@ def kernelspecs() -> dict[str, str]:
     from jupyter_client.kernelspec import KernelSpecManager
 
     return KernelSpecManager().find_kernel_specs()
+
+
+def kernelspec_language(name: str) -> str | None:
+    """The language an installed kernelspec declares (its kernel.json's "language")."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager().get_kernel_spec(name).language or None
 
 
 def check_kernel_names(names: list[str]) -> None:
@@ -182,15 +190,21 @@ class Kernel:
 
     # -- talking to it --
 
-    def wait_ready(self, timeout: float = BOOT_TIMEOUT) -> dict:
+    def wait_ready(self, timeout: float = BOOT_TIMEOUT, resend_unanswered: bool = True) -> dict:
         """Block until the kernel answers kernel_info on shell *and* iopub is live.
 
         The shell reply proves the kernel is up; the matching `status: idle` on iopub
         proves our SUB socket is subscribed, so no broadcast of the next cell is lost.
+        A booting kernel is asked again every second; with resend_unanswered=False a
+        request nobody has answered yet is not repeated (on a busy kernel each one would
+        queue behind the running cell).
         """
         deadline = time.monotonic() + timeout
+        msg_id = None
+        reply = None
         while time.monotonic() < deadline:
-            msg_id = self.client.kernel_info()
+            if msg_id is None or reply or resend_unanswered:
+                msg_id = self.client.kernel_info()
             reply = None
             got_idle = False
             resend_at = time.monotonic() + 1.0
@@ -232,9 +246,10 @@ class Kernel:
     ) -> Cell:
         """Run one cell and gather what it produced until the kernel is idle again.
 
-        On timeout the kernel is interrupted (SIGINT if kij started it, interrupt_request
-        on control otherwise) and KernelTimeout is raised; if the process dies,
-        KernelDied is raised instead of waiting forever.
+        On timeout KernelTimeout is raised; a kernel kij started is interrupted first
+        (SIGINT, the way its kernelspec asks), a kernel kij only attached to never is —
+        the running cell may be someone else's. If the process dies, KernelDied is
+        raised instead of waiting forever.
         """
         cell = Cell(code=code)
         start = time.monotonic()
@@ -247,11 +262,7 @@ class Kernel:
         deadline = start + timeout
         while not (reply and idle):
             if time.monotonic() > deadline:
-                self.interrupt()
-                raise KernelTimeout(
-                    f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel "
-                    "(give it more time with --timeout SECONDS)"
-                )
+                raise KernelTimeout(self.timed_out(timeout))
             self.check_alive("while running the cell")
             for channel, msg in self._poll(POLL_MS):
                 if msg["parent_header"].get("msg_id") != msg_id:
@@ -271,17 +282,23 @@ class Kernel:
         cell.elapsed_ms = (time.monotonic() - start) * 1000
         return cell
 
-    def interrupt(self, timeout: float = 5.0) -> None:
-        """Interrupt the running cell: the way the kernelspec asks, through jupyter_client."""
-        if self.manager is not None:
-            self.manager.interrupt_kernel()
-            return
-        msg = self.client.session.msg("interrupt_request", {})
-        self.client.control_channel.send(msg)
-        try:
-            self._reply_on(self.client.control_channel, msg["header"]["msg_id"], timeout, "interrupt")
-        except KernelFault:
-            pass  # best effort: the caller is already reporting a timeout
+    def timed_out(self, timeout: float) -> str:
+        """What to say when a cell outlives --timeout; interrupts only a kernel kij started."""
+        if self.owned:
+            self.interrupt()
+            return (f"the cell ran longer than {timeout:g} s; kij interrupted the {self.name} kernel "
+                    "(give it more time with --timeout SECONDS)")
+        return (f"the cell did not finish within {timeout:g} s; kij only attached to this kernel, so it "
+                "did not interrupt it — the cell may still be queued or running there "
+                "(give it more time with --timeout SECONDS)")
+
+    def interrupt(self) -> None:
+        """Interrupt the running cell of a kernel kij started: the way its kernelspec asks,
+        through jupyter_client. A kernel kij only attached to is never interrupted: the
+        cell running there may be another client's."""
+        if self.manager is None:
+            raise KernelFault("kij never interrupts a kernel it only attached to")
+        self.manager.interrupt_kernel()
 
     def relaunch_on_new_ports(self) -> None:
         """Start a kernel that died while booting again, on new ports, with a new client."""
@@ -559,9 +576,42 @@ def read_connection_file(path: str | Path) -> dict:
     return info
 
 
+def find_connection_file(given: str) -> Path:
+    """The connection file `--existing` names: a path, or — as `jupyter console
+    --existing` takes it — a file name or kernel id looked up in Jupyter's runtime
+    directory (`1234` finds kernel-1234.json, and so does any unique part of an id)."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    path = Path(given).expanduser()
+    if path.exists() or path.parent != Path("."):  # a path: read_connection_file judges it
+        return path
+    runtime = Path(jupyter_runtime_dir())
+    for name in (given, f"{given}.json", f"kernel-{given}.json"):
+        if (runtime / name).is_file():
+            return runtime / name
+    matches = sorted(runtime.glob(f"kernel-*{given}*.json")) if runtime.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(m.name for m in matches[:4]) + (" …" if len(matches) > 4 else "")
+        raise UserError(f"{given!r} matches {len(matches)} connection files in {runtime}: {names}; give more of the id")
+    raise UserError(f"no such connection file: {given} (nor a kernel id or file name in {runtime})")
+
+
+BUSY_GRACE = 2.0  # how long a live kernel's shell may take to answer before kij says it is busy
+
+
 @contextlib.contextmanager
-def attached(connection_file: str | Path, timeout: float = 10.0) -> Iterator[Kernel]:
-    """Connect to a running kernel through its connection file. Never shuts it down."""
+def attached(connection_file: str | Path, timeout: float = 10.0,
+             on_busy: Callable[[str], None] | None = None) -> Iterator[Kernel]:
+    """Connect to a running kernel through its connection file. Never shuts it down,
+    never interrupts it.
+
+    First kernel_info on control — a lane that answers even while a cell runs — proves
+    a kernel is there at all; then kernel_info on shell. A shell that is slower than
+    BUSY_GRACE is busy with an earlier request (another client's cell): `on_busy` is
+    told so, and kij waits for it up to `timeout` seconds, then gives up saying so.
+    """
     from jupyter_client.blocking import BlockingKernelClient
 
     info = read_connection_file(connection_file)
@@ -571,11 +621,34 @@ def attached(connection_file: str | Path, timeout: float = 10.0) -> Iterator[Ker
     kernel = Kernel("attached", client=client, connection_file=str(connection_file))
     try:
         try:
-            kernel.wait_ready(timeout)
+            kernel._reply_on(client.control_channel, _control_kernel_info(client), 10.0, "kernel_info")
         except KernelFault:
             raise KernelFault(
                 f"no kernel is answering at the address in {connection_file} — is it still running?"
             ) from None
+        try:
+            kernel.wait_ready(min(BUSY_GRACE, timeout), resend_unanswered=False)
+        except KernelFault:
+            if on_busy is not None:
+                on_busy(f"the kernel answers on control but its shell is busy (still handling an earlier "
+                        f"request — most likely another client's cell); kij waits up to {timeout:g} s "
+                        "and will not interrupt it")
+            try:
+                kernel.wait_ready(max(0.1, timeout - BUSY_GRACE), resend_unanswered=False)
+            except KernelFault:
+                raise KernelFault(
+                    f"the kernel in {connection_file} is busy: it answered on control, but its shell did "
+                    f"not answer within {timeout:g} s (still handling an earlier request — most likely another "
+                    "client's cell). kij left it alone — it never interrupts a kernel it did not start; try "
+                    "again when it is idle, or wait longer with --timeout"
+                ) from None
         yield kernel
     finally:
         shutdown([kernel])
+
+
+def _control_kernel_info(client) -> str:
+    """Send kernel_info_request on the control channel; return its msg_id."""
+    msg = client.session.msg("kernel_info_request", {})
+    client.control_channel.send(msg)
+    return msg["header"]["msg_id"]

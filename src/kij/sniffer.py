@@ -112,6 +112,7 @@ class Sniffer:
         self.sockets: dict = {}
         self._context = None
         self._t0 = 0.0
+        self._linger_ms: dict[str, int] = {}  # channel → how long close() lets queued messages leave
 
     # -- opening and closing --
 
@@ -141,9 +142,14 @@ class Sniffer:
             self.sockets[channel] = sock
         self._t0 = time.monotonic()
 
+    def deliver_before_closing(self, channel: str, seconds: float = 2.0) -> None:
+        """Let close() wait up to `seconds` for messages still queued on channel to
+        reach the kernel (by default close() drops them at once)."""
+        self._linger_ms[channel] = int(seconds * 1000)
+
     def close(self) -> None:
-        for sock in self.sockets.values():
-            sock.close(linger=0)
+        for channel, sock in self.sockets.items():
+            sock.close(linger=self._linger_ms.get(channel, 0))
         self.sockets.clear()
         if self._context is not None:
             self._context.term()

@@ -93,6 +93,7 @@ class KernelFacts:
     signature_scheme: str = ""
     key_hint: str = ""  # "8f3a…" — never the whole key
     log_readable: bool = True
+    notice: str = ""  # attached: what kij said it would run on the kernel, before it ran anything
 
 
 @dataclass

@@ -9,6 +9,12 @@ its parent_header. Then the other lanes: control answers kernel_info, the heartb
 echoes raw bytes, and `input()` is answered over stdin. Finally the lock on the door:
 a request whose signature is one byte off is dropped, and so is a valid request sent
 twice — and the kernel's own log says so.
+
+On a kernel kij only attached to (--existing), the kernel and its namespace are the
+user's: kij says on stderr what it will run before it runs it, makes one name of its
+own (`_kij_<session>_x`) and deletes it again with a silent cell, skips the stdin step,
+never interrupts the kernel (a cell that outlives --timeout is reported and left to
+run), and on an unsigned kernel (empty key) skips the forgeries it cannot make.
 """
 
 from __future__ import annotations
@@ -17,25 +23,37 @@ import contextlib
 import re
 import time
 import uuid
+from pathlib import Path
+from typing import Callable
 
 from kij import trace, wire
-from kij.errors import KernelTimeout, UserError
-from kij.kernel import Kernel, attached, ready, using
+from kij.errors import KernelDied, KernelTimeout, KijError, UserError
+from kij.kernel import (Kernel, attached, check_kernel_names, find_connection_file, kernelspec_language,
+                        read_connection_file, ready, using)
 from kij.sniffer import Captured, Sniffer
-from kij.trace import Act, Capture, KernelFacts
+from kij.trace import Act, Capture, KernelFacts, Record
 
+# The default cell, per language; {x} is the one name it makes. On a kernel kij
+# started that is `x`; on someone else's kernel it is a name of kij's own that
+# cannot collide with theirs, deleted again by the cleanup cell (run silently, so
+# the execution count does not move for it).
 DEFAULT_CODE = {
-    "python": "x = 6 * 7; print('the answer is', x); x",
-    "bash": 'x=$((6 * 7)); echo "the answer is $x"',
+    "python": "{x} = 6 * 7; print('the answer is', {x}); {x}",
+    "bash": '{x}=$((6 * 7)); echo "the answer is ${x}"',
 }
+CLEANUP_CODE = {"python": "del {name}", "bash": "unset {name}"}
 STDIN_CODE = "name = input('name? ')\nprint('hello,', name)"
 STDIN_ANSWER = "Ada"
 PROBE_TIMEOUT = 10.0
-ERROR_LINE = re.compile(r"^\w+(Error|Exception): ")  # the last line of a logged traceback
 
 TAKEAWAY = (
     "A notebook cell is a signed JSON message on a socket: the reply comes back on "
     "shell, everything you see comes on iopub, and without the key nothing gets in."
+)
+TAKEAWAY_UNSIGNED = (
+    "A notebook cell is a JSON message on a socket: the reply comes back on shell, "
+    "everything you see comes on iopub — and a kernel with an empty key, like this one, "
+    "runs whatever anyone who can reach its ports sends it."
 )
 
 
@@ -50,6 +68,12 @@ class Lesson:
         self.act: str | None = None
         self.notes: dict[int, str] = {}  # id(Captured) → note
         self._recorded = 0
+        # a kernel kij only attached to: the name kij made there, and how to remove it
+        self.private_name: str | None = None
+        self.cleanup_code: str | None = None
+        self.cleaned = False
+        self.execution_count = None  # from the execute step's reply
+        self.let_in: list[str] = []  # steps whose bad request the kernel answered
 
     # -- bookkeeping: turn the sniffer's capture into records, tagged with the act --
 
@@ -69,6 +93,11 @@ class Lesson:
             self.capture.messages.append(trace.record_of(c, seq, self.act, self.notes.get(id(c))))
         self._recorded = len(self.sn.capture)
 
+    def records(self, act: str) -> list[Record]:
+        """What this run captured during one step, as records (flushed first)."""
+        self.flush()
+        return [r for r in self.capture.messages if r.act == act]
+
     # -- the steps --
 
     def control(self) -> dict:
@@ -80,10 +109,7 @@ class Lesson:
             raise UserError(f"{exc} — is the address in the connection file reachable?") from None
         info = reply.content
         act.request_msg_id = reply.parent_id
-        act.outcome = (
-            f"control answered: {info.get('implementation')} {info.get('implementation_version')}, "
-            f"protocol {info.get('protocol_version')}; its busy/idle status reached kij's SUB socket"
-        )
+        act.outcome = control_outcome(info, reply.parent_id, self.records("control"))
         return info
 
     def heartbeat(self) -> None:
@@ -99,12 +125,11 @@ class Lesson:
         else:
             act.ok, act.outcome = False, "the heartbeat answered with different bytes"
 
-    def run_cell(self, code: str, answer: str = STDIN_ANSWER) -> tuple[Captured, Captured, list[Captured]]:
+    def run_cell(self, code: str, answer: str = STDIN_ANSWER,
+                 silent: bool = False) -> tuple[Captured, Captured, list[Captured]]:
         """Send execute_request; answer input_request; return (request, reply, inputs)
         once the reply and `status: idle` for it have both arrived."""
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": True, "stop_on_error": True}
-        request = self.sn.request("shell", "execute_request", content)
+        request = self.sn.request("shell", "execute_request", _execute_content(code, silent))
         reply = None
         idle = False
         inputs: list[Captured] = []
@@ -114,11 +139,12 @@ class Lesson:
             while not (reply and idle):
                 got = self.sn.recv_until(lambda c: c.parent_id == request.msg_id, deadline - time.monotonic())
                 if got is None:
-                    self.kernel.interrupt()
-                    raise KernelTimeout(
-                        f"the cell ran longer than {self.timeout:g} s; kij interrupted the "
-                        f"{self.kernel.name} kernel (give it more time with --timeout)"
-                    )
+                    act = self.capture.acts[-1]
+                    act.ok = False
+                    act.outcome = (f"after {self.timeout:g} s kij had "
+                                   f"{'the execute_reply but not' if reply else 'neither the execute_reply nor'} "
+                                   "the status idle for its request, and stopped waiting")
+                    raise KernelTimeout(self.timed_out())
                 if got.channel == "stdin" and got.msg_type == "input_request":
                     inputs.append(got)
                     inputs.append(self.sn.request("stdin", "input_reply", {"value": answer},
@@ -131,6 +157,15 @@ class Lesson:
             self.sn.watchdog = watchdog
         return request, reply, inputs
 
+    def timed_out(self) -> str:
+        """The timeout message; a kernel kij started is interrupted, one it attached to never."""
+        said = self.kernel.timed_out(self.timeout)
+        if self.kernel.owned:
+            return said
+        if self.private_name:
+            said += f"; kij queued `{self.cleanup_code}` behind it, so its name goes when the cell has run"
+        return said
+
     def execute(self, code: str) -> Captured:
         act = self.begin("execute", "shell + iopub: one execute_request, the whole lifecycle")
         request, reply, _ = self.run_cell(code)
@@ -142,12 +177,17 @@ class Lesson:
             f"execute_reply status {status!r}, execution_count {reply.content.get('execution_count')}; "
             f"{len(kinds)} messages answered our request, all pointing at it through parent_header"
         )
+        self.execution_count = reply.content.get("execution_count")
         return request
 
     def stdin(self, language: str | None) -> None:
         act = self.begin("stdin", "stdin: the kernel asks, kij answers input()")
         if language != "python":
             act.outcome = f"skipped: the stdin step runs Python's input(), and this kernel speaks {language}"
+            return
+        if not self.kernel.owned:
+            act.outcome = ("skipped: this kernel is not kij's — input() would be one more cell on it, holding "
+                           "it until kij answered; `kij frames` without --existing shows this step")
             return
         request, reply, inputs = self.run_cell(STDIN_CODE, STDIN_ANSWER)
         act.request_msg_id = request.msg_id
@@ -167,13 +207,13 @@ class Lesson:
         would have arrived first."""
         act = self.begin(name, title)
         log_before = len(self.kernel.log())
+        start = len(self.sn.capture)
         bad = self.sn.send("shell", frames)
         self.note(bad, note)
         bad_id = bad.msg_id
         act.request_msg_id = bad_id
         probe = self.sn.request("shell", "kernel_info_request", {})
         self.note(probe, "probe: its reply proves the kernel is done with the request before it")
-        start = len(self.sn.capture)
         reply = idle = None
         while not (reply and idle):  # the probe's reply, and its `status: idle` on iopub
             got = self.sn.recv_until(lambda c: c.parent_id == probe.msg_id and (
@@ -189,6 +229,7 @@ class Lesson:
         answered = [c for c in self.sn.capture[start:] if c.parent_id == bad_id and c.direction == "from_kernel"]
         if answered:
             act.ok = False
+            self.let_in.append(name)
             act.outcome = f"the kernel ANSWERED it ({', '.join(c.msg_type for c in answered)})"
         else:
             act.outcome = (
@@ -196,18 +237,18 @@ class Lesson:
                 "arrived first, so the kernel had already dropped it"
             )
         if self.kernel.owned:
-            lines = [line.strip() for line in self.kernel.log()[log_before:].splitlines()]
-            act.evidence = [ln for ln in lines if "ERROR |" in ln or ERROR_LINE.match(ln)][:2]
-            if not act.evidence:
-                act.evidence = [f"(no {log_word!r} line in the kernel's log)"]
+            act.evidence = rejection_lines(self.kernel.log()[log_before:], log_word)
         else:
             act.evidence = ["(an --existing kernel's log is not ours to read: it goes wherever its "
                             "launcher sent it, e.g. JupyterLab's terminal)"]
 
     def forged(self, code: str) -> None:
-        msg = wire.build("execute_request",
-                         {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                          "allow_stdin": False, "stop_on_error": True},
+        if not self.sn.key:
+            self.skip("forged", "security: a signature one byte off",
+                      "skipped: this kernel's connection file has an empty key, so signing is off — it "
+                      "accepts any message, signed or not, and there is no signature to forge")
+            return
+        msg = wire.build("execute_request", _execute_content(code, allow_stdin=False),
                          key=self.sn.key, session=self.sn.session, scheme=self.sn.scheme)
         frames = wire.with_signature_byte_changed(msg.frames, 0)
         old, new = chr(msg.signature[0]), chr(frames[len(msg.identities) + 1][0])
@@ -216,9 +257,90 @@ class Lesson:
                       "Invalid Signature")
 
     def replayed(self, original: Captured, seq: int) -> None:
+        if not self.sn.key:
+            self.skip("replayed", "security: a valid request, sent again unchanged",
+                      "skipped: with signing off a message carries no signature, so a replay cannot be "
+                      "told from a new request — kij does not run the cell a second time")
+            return
         self.rejected("replayed", "security: a valid request, sent again unchanged",
                       original.frames, f"replay: byte for byte the execute_request #{seq}",
                       "Duplicate Signature")
+
+    def skip(self, name: str, title: str, why: str) -> None:
+        act = self.begin(name, title)
+        act.outcome = why
+
+    # -- an attached kernel: kij's own name, and removing it --
+
+    def cleanup(self) -> None:
+        """Delete the name kij made on a kernel it does not own: a silent cell, so the
+        execution count stays where kij's own cell left it."""
+        act = self.begin("cleanup", "cleanup: kij deletes its own name from your kernel")
+        request, reply, _ = self.run_cell(self.cleanup_code, silent=True)
+        self.cleaned = True
+        act.request_msg_id = request.msg_id
+        status = reply.content.get("status")
+        count = reply.content.get("execution_count")
+        act.ok = status == "ok"
+        if not act.ok:
+            act.outcome = f"`{self.cleanup_code}` failed (execute_reply status {status!r}): {self.private_name} may remain"
+            return
+        moved = "stayed at" if count == self.execution_count else "is now"
+        act.outcome = (f"execute_reply status 'ok': kij's name {self.private_name} is deleted; the cell was "
+                       f"silent, so the execution count {moved} {count}")
+
+    def queue_cleanup(self) -> None:
+        """On the way out after a failure: send the cleanup cell without waiting. The
+        kernel runs shell requests in order, so it follows kij's cell wherever that is."""
+        if self.cleaned or not self.cleanup_code:
+            return
+        self.sn.request("shell", "execute_request", _execute_content(self.cleanup_code, silent=True))
+        self.sn.deliver_before_closing("shell")
+        self.cleaned = True
+
+
+def _execute_content(code: str, silent: bool = False, allow_stdin: bool = True) -> dict:
+    return {"code": code, "silent": silent, "store_history": not silent, "user_expressions": {},
+            "allow_stdin": allow_stdin and not silent, "stop_on_error": True}
+
+
+def control_outcome(info: dict, request_id: str, records: list[Record]) -> str:
+    """What step 1 proved, from what it captured: which status broadcasts for kij's
+    kernel_info_request reached the SUB socket, and whether the kernel's iopub_welcome did."""
+    states = [(r.content or {}).get("execution_state") for r in records
+              if r.channel == "iopub" and r.msg_type == "status" and r.parent_msg_id == request_id]
+    seen = [s for s in ("busy", "idle") if s in states]
+    missed = [s for s in ("busy", "idle") if s not in states]
+    welcomed = any(r.msg_type == "iopub_welcome" for r in records)
+    said = (f"control answered: {info.get('implementation')} {info.get('implementation_version')}, "
+            f"protocol {info.get('protocol_version')}; ")
+    if seen:
+        said += f"its status {' and '.join(seen)} for that request reached kij's SUB socket"
+        if missed:
+            said += f" (its {missed[0]} did not: it went out before kij's subscription took hold)"
+        if welcomed:
+            said += ", and so did the kernel's iopub_welcome"
+    elif welcomed:
+        said += ("no status for that request reached kij's SUB socket (they went out before its "
+                 "subscription took hold), but the kernel's iopub_welcome did")
+    else:
+        return said + "nothing from iopub reached kij's SUB socket yet"
+    return said + ": iopub is live"
+
+
+# What a kernel's log says when it drops a message: ipykernel logs an ERROR line and a
+# traceback ending in "ValueError: Invalid Signature …"; kij's native kernel one
+# "[kij-native] rejected on shell: …" line.
+REJECTION = re.compile(r"ERROR \||^\w+(Error|Exception): |\brejected on \w+:")
+
+
+def rejection_lines(new_log: str, log_word: str) -> list[str]:
+    """The kernel's own words about a message it dropped (at most two lines), or a
+    remark that its log says nothing — then the wire alone is the evidence."""
+    lines = [line.strip() for line in new_log.splitlines()]
+    found = [ln for ln in lines if REJECTION.search(ln)][:2]
+    return found or [f"(the kernel's log has no line about it — no {log_word!r} — so the wire above is "
+                     "the only evidence)"]
 
 
 def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
@@ -247,41 +369,123 @@ def _is_utf8(text: str) -> bool:
 
 
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
-        timeout: float = 30.0, kernels: list[Kernel] | None = None) -> Capture:
+        timeout: float = 30.0, kernels: list[Kernel] | None = None,
+        tell: Callable[[str], None] | None = None) -> Capture:
     """Boot a kernel (or attach to `existing`) and run the steps on it. `kernels`, when
-    given, is one fresh kernel launched for this lesson by kij tour, which shuts it down."""
+    given, is one fresh kernel launched for this lesson by kij tour, which shuts it down.
+
+    `tell` hears, while the lesson runs, what a person attached to the kernel must know
+    before it happens: what kij will run on their kernel, and that it is busy. When a
+    step fails, the exception carries the steps captured so far as `.capture`."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
     if code is not None and not _is_utf8(code):
         raise UserError("--code is not UTF-8 text")
+    connection_file = _connection_file(existing) if existing else None
+    if code is None and not existing and kernels is None:
+        _check_default_cell(kernel_name)
+    tell = tell or (lambda text: None)
     t0 = time.monotonic()
-    booting = attached(existing) if existing else using(kernels, [kernel_name])
+    booting = attached(connection_file, timeout=timeout, on_busy=tell) if existing else using(kernels, [kernel_name])
     with contextlib.ExitStack() as stack:
         kernel = stack.enter_context(booting)
         if not existing:
             (kernel,) = kernel
             ready([kernel])
         sn = stack.enter_context(Sniffer(kernel.connection_info))
-        capture = Capture(identity=sn.identity.decode(), session=sn.session, takeaway=TAKEAWAY)
+        capture = Capture(identity=sn.identity.decode(), session=sn.session,
+                          takeaway=TAKEAWAY if sn.key else TAKEAWAY_UNSIGNED)
         lesson = Lesson(kernel, sn, capture, timeout)
-        info = lesson.control()
-        capture.kernel = _facts(kernel, info, existing is not None)
-        language = capture.kernel.language
-        if code is None:
-            if language not in DEFAULT_CODE:
-                raise UserError(f"kij has no default cell in {language}; pass one with --code")
-            code = DEFAULT_CODE[language]
-        capture.code = code
-        lesson.heartbeat()
-        request = lesson.execute(code)
-        lesson.stdin(language)
-        lesson.forged(code)
-        lesson.flush()
-        seq = next(r.seq for r in capture.messages if r.msg_id == request.msg_id and r.direction == "to_kernel")
-        lesson.replayed(request, seq)
-        lesson.flush()
+        try:
+            _steps(lesson, code, existing is not None, tell)
+        except BaseException as exc:
+            if not isinstance(exc, KernelDied):
+                lesson.queue_cleanup()  # an attached kernel must not keep kij's name
+            lesson.flush()
+            if isinstance(exc, KijError) and capture.acts:
+                capture.takeaway = ""  # the steps so far, shown with the error: no lesson drawn
+                exc.capture = capture
+            raise
     capture.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return capture
+
+
+def _steps(lesson: Lesson, code: str | None, existing: bool, tell: Callable[[str], None]) -> None:
+    capture, kernel = lesson.capture, lesson.kernel
+    info = lesson.control()
+    capture.kernel = _facts(kernel, info, existing)
+    language = capture.kernel.language
+    if code is None:
+        if language not in DEFAULT_CODE:
+            raise UserError(f"kij has no default cell in {language}; pass one with --code")
+        name = "x" if kernel.owned else f"_kij_{lesson.sn.session[:8]}_x"
+        code = DEFAULT_CODE[language].format(x=name)
+        if not kernel.owned:
+            lesson.private_name = name
+            lesson.cleanup_code = CLEANUP_CODE[language].format(name=name)
+    capture.code = code
+    if not kernel.owned:
+        capture.kernel.notice = notice(code, lesson.cleanup_code, info, signed=bool(lesson.sn.key))
+        tell(capture.kernel.notice)
+    lesson.heartbeat()
+    request = lesson.execute(code)
+    lesson.stdin(language)
+    lesson.forged(code)
+    lesson.flush()
+    seq = next(r.seq for r in capture.messages if r.msg_id == request.msg_id and r.direction == "to_kernel")
+    lesson.replayed(request, seq)
+    if lesson.cleanup_code:
+        lesson.cleanup()
+    lesson.flush()
+    let_in = lesson.let_in
+    if let_in:  # the capture contradicts the usual lesson: say what it showed instead
+        capture.takeaway = (f"A notebook cell is a signed JSON message on a socket — and this kernel "
+                            f"answered a request it should have dropped ({' and '.join(let_in)}): "
+                            "anyone who can reach its ports can run code in it.")
+
+
+def notice(code: str, cleanup_code: str | None, info: dict, signed: bool) -> str:
+    """What kij says on a kernel it does not own before it runs anything there."""
+    said = f"this kernel is not kij's. kij will run one cell on it, `{code}`, which moves its execution count by one"
+    if info.get("implementation") == "ipython":
+        said += " (IPython keeps the result in Out and _, as for any cell)"
+    if cleanup_code:
+        said += f"; then `{cleanup_code}`, silently: kij's one name goes, yours are untouched"
+    said += ". No stdin step"
+    if signed:
+        said += "; the forged and replayed copies of the cell should be dropped unrun"
+    return said + ". kij never interrupts this kernel and leaves it running."
+
+
+def _connection_file(existing: str) -> Path:
+    """--existing's file, found by path, file name or kernel id; a kij capture given
+    by mistake is pointed at --load."""
+    path = find_connection_file(existing)
+    try:
+        read_connection_file(path)
+    except UserError:
+        if _is_capture(path):
+            raise UserError(f"{path} is a kij frames capture, not a connection file: "
+                            f"show it with `kij frames --load {path}`") from None
+        raise
+    return path
+
+
+def _is_capture(path: Path) -> bool:
+    try:
+        trace.load(path)
+    except UserError:
+        return False
+    return True
+
+
+def _check_default_cell(kernel_name: str) -> None:
+    """Refuse, before booting, a kernel whose language kij has no default cell for."""
+    check_kernel_names([kernel_name])
+    language = kernelspec_language(kernel_name)
+    if language not in DEFAULT_CODE:
+        raise UserError(f"the {kernel_name} kernel speaks {language or 'an unnamed language'}, and kij has "
+                        f"default cells only in {' and '.join(DEFAULT_CODE)}: pass one with --code")
 
 
 def load(path: str) -> Capture:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from kij.trace import Act, Capture, Record
+from kij.trace import Act, Capture, Record, key_hint
 from kij.views import console, heading, takeaway
 
 ARROW = {"to_kernel": "→", "from_kernel": "←"}
@@ -90,7 +90,11 @@ def _intro(con, cap: Capture) -> None:
         bits.append(f"PID {k.pid}")
     con.print(Text(" · ".join(bits)))
     con.print(Text(f"connection file {k.connection_file}", style="dim", overflow="fold"))
-    con.print(Text.assemble("key ", (k.key_hint, "bold"), f" signs every message ({k.signature_scheme})"))
+    if k.key_hint == key_hint(""):
+        con.print(Text.assemble("key ", ("empty", "bold"), ": signing is off — this kernel accepts any "
+                                "message, signed or not"))
+    else:
+        con.print(Text.assemble("key ", (k.key_hint, "bold"), f" signs every message ({k.signature_scheme})"))
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
     for col in ("channel", "kij's socket", "kernel's", "port"):
         table.add_column(col, style="dim" if col != "channel" else None, no_wrap=True)
@@ -98,6 +102,9 @@ def _intro(con, cap: Capture) -> None:
         table.add_row(channel, ours, theirs, str(k.ports.get(channel, "")))
     con.print()
     con.print(table)
+    if k.notice and cap.loaded_from:  # a live run said it on stderr, before it began
+        con.print()
+        con.print(Text(f"Before it began, kij said: {k.notice}", style="yellow"))
     if cap.identity:
         con.print(Text(f"kij's shell and stdin sockets share the identity {cap.identity!r}: the kernel "
                        "sends input_request to whoever sent the execute_request.", style="dim"))
@@ -237,6 +244,12 @@ LEGEND = (
     "a message answers."
 )
 
+LEGEND_UNSIGNED = (
+    "Frames before <IDS|MSG> route the message (an iopub topic; on shell the kernel's ROUTER "
+    "adds kij's identity itself). The signature frame is empty: this kernel's key is empty, "
+    "so nothing is signed. parent points at the request a message answers."
+)
+
 
 def render(cap: Capture) -> None:
     from rich.rule import Rule
@@ -263,10 +276,19 @@ def render(cap: Capture) -> None:
         if detailed:
             con.print()
         if detailed and act is not None and act.name == "execute":
-            con.print(Text(LEGEND, style="dim"))
+            signed = cap.kernel is None or cap.kernel.key_hint != key_hint("")
+            con.print(Text(LEGEND if signed else LEGEND_UNSIGNED, style="dim"))
         for rec in detailed:
             _frames(con, rec, ids, t0)
         if act is not None and act.outcome:
             _outcome(con, act)
     if cap.takeaway:
         takeaway(con, cap.takeaway)
+
+
+def tell(text: str) -> None:
+    """Something a person attached to the kernel must hear now, before it happens
+    (on stderr, so --json stays clean)."""
+    from rich.text import Text
+
+    console(stderr=True).print(Text.assemble(("kij: ", "bold yellow"), text))
