@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from kij.lessons.check import STEPS, CheckResult, Step, StepList, default_script
+from kij.lessons.check import STEPS, CheckResult, Step, StepList, default_script, starter_script
 from kij.views import console
 
 
@@ -46,27 +45,56 @@ def renderable(result: CheckResult | StepList) -> RenderableType:
     mark, style = ("✓", "green") if result.passed else ("✗", "red")
     verdict = "passes" if result.passed else "does not pass yet"
     parts.append(Text.assemble((f"{mark} ", style), (f"step {step.number:02d} — {step.title}", "bold"),
-                               f" {verdict}", (f"  ({result.script})", "dim")))
-    table = Table(show_header=False, box=None, padding=(0, 1))
-    for check in result.checks:
-        table.add_row(Text("✓", "green") if check.passed else Text("✗", "red"), check.name,
-                      Text(check.detail, "dim" if check.passed else "red"), )
-    parts.append(table)
+                               f" {verdict}"))
+    parts.append(Text(f"  {shown(result.script)}", "dim"))
+    parts.extend(check_lines(result.checks))
     if not result.passed:
-        parts.append(Text.assemble(("to pass: ", "bold"), step.needs))
+        parts.append(Text.assemble(("to pass: ", "bold"), wrapped(step.needs, len("to pass: "))))
         solution = default_script(step)
         if solution.exists() and Path(result.script).resolve() != solution.resolve():
             parts.append(Text.assemble(("stuck? ", "bold"), "the solution is ", (shown(solution), "cyan")))
         if result.kernel_log:
-            parts.append(Text("the script's own stderr (last lines):", "bold"))
-            parts.append(Text("\n".join(f"  {line}" for line in result.kernel_log), "dim"))
+            parts.append(Text("the script's own stderr (its last traceback, or last lines):", "bold"))
+            for line in last_traceback(result.kernel_log):
+                parts.append(Text(f"  {line}", "dim", no_wrap=True, overflow="ellipsis"))
     elif result.next_step:
         nxt = result.next_step
-        parts.append(Text.assemble(("next: ", "bold"), f"step {nxt.number:02d} — {nxt.title}: {nxt.needs}",
-                                   ("  (", "dim"), (f"kij check {nxt.number}", "dim"), (")", "dim")))
+        parts.append(Text.assemble(("next: ", "bold"), wrapped(f"step {nxt.number:02d} — {nxt.title}: {nxt.needs}",
+                                                               len("next: "))))
+        parts.append(Text.assemble("      ", (f"kij check {nxt.number} --file mine.py", "cyan"),
+                                   (f"  (starter: {shown(starter_script(nxt))})", "dim")))
     else:
         parts.append(Text(f"That was the last of the {len(STEPS)} steps: you have a Jupyter kernel.", "bold"))
     return Group(*parts)
+
+
+def check_lines(checks) -> list[Text]:
+    """One line per check: mark, name, evidence (on the next line, indented, when it would not fit)."""
+    width = max((len(check.name) for check in checks), default=0)
+    lines = []
+    for check in checks:
+        mark = ("  ✓ ", "green") if check.passed else ("  ✗ ", "red")
+        detail_style = "dim" if check.passed else "red"
+        if 4 + width + 2 + len(check.detail) <= console().width:
+            lines.append(Text.assemble(mark, check.name.ljust(width) + "  " if check.detail else check.name,
+                                       (check.detail, detail_style)))
+        else:
+            lines.append(Text.assemble(mark, check.name))
+            lines.append(Text("      " + wrapped(check.detail, 6).replace("\n", "\n      "), detail_style))
+    return lines
+
+
+def wrapped(text: str, first: int) -> str:
+    """text wrapped to the console's width by words, the first line `first` columns in; no trailing spaces."""
+    width = max(console().width, 40)
+    lines = textwrap.wrap(" " * first + text, width)
+    return "\n".join(lines)[first:]
+
+
+def last_traceback(lines: list[str], most: int = 12) -> list[str]:
+    """From the last 'Traceback' line on (one copy, not every repeat), at most `most` lines."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    return (lines[starts[-1]:] if starts else lines)[-most:]
 
 
 def track(listing: StepList, width: int | None = None) -> RenderableType:
