@@ -61,8 +61,8 @@ def renderable(result: CheckResult | StepList) -> RenderableType:
         nxt = result.next_step
         parts.append(Text.assemble(("next: ", "bold"), wrapped(f"step {nxt.number:02d} — {nxt.title}: {nxt.needs}",
                                                                len("next: "))))
-        parts.append(Text.assemble("      ", (f"kij check {nxt.number} --file mine.py", "cyan"),
-                                   (f"  (starter: {shown(starter_script(nxt))})", "dim")))
+        parts.append(Text.assemble("  starter  ", (shown(starter_script(nxt)), "cyan")))
+        parts.append(Text.assemble("  check    ", (f"kij check {nxt.number} --file mine.py", "cyan")))
     else:
         parts.append(Text(f"That was the last of the {len(STEPS)} steps: you have a Jupyter kernel.", "bold"))
     return Group(*parts)
