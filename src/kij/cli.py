@@ -128,7 +128,8 @@ def build_app():
     @app.command(help=COMMANDS["check"])
     def check(
         step: Annotated[
-            Optional[str], typer.Argument(help="The step: 1-7, 03 or 03_sign_and_verify. None: list the steps.")
+            Optional[str],
+            typer.Argument(metavar="STEP", help="The step: 1-7, 03 or 03_sign_and_verify. Without it: list the steps."),
         ] = None,
         file: Annotated[
             Optional[Path], typer.Option("--file", "-f", help="Check your own script instead of demos/build/'s.")
