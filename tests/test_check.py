@@ -78,6 +78,9 @@ def test_a_kernel_step_run_by_hand_says_how_it_is_run(step):
         assert "a client starts it with -f CONNECTION_FILE" in done.stderr
         assert f"kij check {step.number}" in done.stderr
         assert "Traceback" not in done.stderr and "arguments are required" not in done.stderr
+    helped = subprocess.run([sys.executable, str(BUILD / f"{step.slug}.py"), "--help"], capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert helped.returncode == 0 and f"Step {step.number:02d}" in helped.stdout  # --help is the step's explanation
 
 
 def test_a_step_is_not_passed_by_the_previous_script(monkeypatch):

@@ -19,6 +19,9 @@ import sys
 
 from kij.scratch.native import main
 
+if {"-h", "--help"} & set(sys.argv[1:]):
+    print(__doc__)
+    sys.exit(0)
 if len(sys.argv) == 1:  # run by hand with no connection file: say how this kernel is started
     print("07_full_kernel.py: this script is a kernel: a client starts it with -f CONNECTION_FILE.\n"
           "  `uv run kij check 7` writes one, starts this script and checks it;\n"
