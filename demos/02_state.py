@@ -7,6 +7,7 @@ through the connection file, sees it too. Restart the kernel and it is gone.
 """
 
 import subprocess
+import textwrap
 
 from jupyter_client import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
@@ -42,8 +43,15 @@ try:
     pid = run(kc, "import os; os.getpid()")
     km.restart_kernel(now=True)
     kc.wait_for_ready(timeout=60)
-    print(f"restart: PID {pid} → {run(kc, 'import os; os.getpid()')}")
-    print("cell 2   secret * 2      →", run(kc, "secret * 2"))
+    new_pid = run(kc, "import os; os.getpid()")
+    print(f"restart: PID {pid} → {new_pid}")
+    after = run(kc, "secret * 2")
+    print("cell 2   secret * 2      →", after)
+    print(textwrap.fill(
+        f"Look at: client B read `secret` without defining it — one kernel process, two "
+        f"clients. The restart changed the PID ({pid} → {new_pid}) and cell 2, the same "
+        f"text as before, now gives {after.split(':')[0]}: the state lived in the "
+        f"process, never in the cells.", width=78, subsequent_indent="  ", break_on_hyphens=False))
 finally:
     kc.stop_channels()
     km.shutdown_kernel(now=True)

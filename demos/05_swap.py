@@ -7,6 +7,7 @@ runs a snippet. Only the kernel_name and the snippet's text change.
 """
 
 import subprocess
+import textwrap
 
 from jupyter_client.manager import start_new_kernel
 
@@ -36,9 +37,16 @@ def ask(kernel_name, code):
         km.shutdown_kernel(now=True)
 
 
+languages = []
 for name, code in SNIPPETS.items():
     info, got = ask(name, code)
+    languages.append(info["language_info"]["name"])
     print(f"===== kernel = {name!r} =====")
     print(f"  speaks : {info['language_info']['name']} (protocol {info['protocol_version']}, "
           f"implementation {info['implementation']})")
     print(f"  got    : {got!r}\n")
+print(textwrap.fill(
+    f"Look at: the same ask() drove {len(SNIPPETS)} kernels that answered in "
+    f"{' and '.join(languages)}: only kernel_name and the snippet's text changed. The "
+    f"client speaks the Jupyter protocol, never a language; kernel_info is how it "
+    f"learns which language it got.", width=78, subsequent_indent="  ", break_on_hyphens=False))

@@ -9,6 +9,7 @@ were activated: `which` moves, sys.executable does not.
 
 import os
 import subprocess
+import textwrap
 import tempfile
 from pathlib import Path
 
@@ -31,9 +32,9 @@ def ask(env=None):
         km.shutdown_kernel(now=True)
 
 
-print("kernelspec argv:", KernelSpecManager().get_kernel_spec("python3").argv)
+print("kernelspec argv:", " ".join(KernelSpecManager().get_kernel_spec("python3").argv))
 executable, which = ask()
-print(f"kernel 1  sys.executable {executable}\n          which python3  {which}")
+print(f"kernel 1, PATH as it is\n  sys.executable  {executable}\n  which python3   {which}")
 
 with tempfile.TemporaryDirectory() as decoy:
     shim = Path(decoy, "python3")
@@ -41,6 +42,11 @@ with tempfile.TemporaryDirectory() as decoy:
     shim.chmod(0o755)
     env = dict(os.environ, PATH=decoy + os.pathsep + os.environ["PATH"])
     executable2, which2 = ask(env)
-print(f"kernel 2  sys.executable {executable2}   (unchanged: {executable2 == executable})")
-print(f"          which python3  {which2}   (moved: {which2 != which})")
+print(f"kernel 2, a decoy python3 first on PATH\n  sys.executable  {executable2}\n  which python3   {which2}")
+print(f"sys.executable (unchanged: {executable2 == executable}), which python3 (moved: {which2 != which})")
+print(textwrap.fill(
+    "Look at: the kernelspec's argv starts the kernel, and sys.executable is the "
+    "Python it started — what `import` and `%pip install` use. `!which python3` only "
+    "searches PATH, which an activated venv (here, the decoy) changes.", width=78,
+    subsequent_indent="  ", break_on_hyphens=False))
 print("Rule: check sys.executable first.")

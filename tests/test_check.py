@@ -2,21 +2,85 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import kij.lessons.check as check
 from kij.errors import UserError
-from kij.lessons.check import STEPS, UnknownStep, find_step, run
+from kij.lessons.check import STEPS, UnknownStep, find_step, kernel_checks, run
 
 BUILD = Path(__file__).resolve().parents[1] / "demos" / "build"
+STARTERS = BUILD / "starters"
+
+# the first check each starter must fail: the first one its step adds
+FIRST_NEW_CHECK = {
+    1: "a trailing expression's value is printed",
+    2: "heartbeat echoes a ping",
+    **{n: next(name for name, _ in kernel_checks(n) if name not in dict(kernel_checks(n - 1)))
+       for n in range(3, 8)},
+}
+# what the starter's own stderr shows as it fails (its TODO, or the gap the step fills)
+STARTER_STDERR = {
+    1: "NotImplementedError: run_cell()",
+    2: "NotImplementedError: bind()",
+    3: "NotImplementedError: check()",
+    4: "NotImplementedError: send()",
+    5: "NotImplementedError: execute()",
+    6: "ZeroDivisionError",  # step 05's execute(): an exception still ends the kernel
+    7: None,  # step 06's kernel: a cell's print() arrives only when the cell ends, so no interrupt
+}
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.slug)
 def test_each_shipped_step_passes_its_check(step):
     result = run(str(step.number), BUILD / f"{step.slug}.py")
     assert result.passed, [(c.name, c.detail) for c in result.checks if not c.passed]
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.slug)
+def test_each_starter_fails_its_check_at_the_step_s_own_work(step, monkeypatch):
+    monkeypatch.setattr(check, "TIMEOUT", 3.0)  # the failures are missing answers; don't wait long
+    result = run(str(step.number), STARTERS / f"{step.slug}.py")
+    assert not result.passed
+    failed = [c for c in result.checks if not c.passed]
+    assert failed[0].name == FIRST_NEW_CHECK[step.number], [(c.name, c.detail) for c in failed]
+    passed_before = [c.name for c in result.checks[: result.checks.index(failed[0])]]
+    assert all(c.passed for c in result.checks if c.name in passed_before)
+    if STARTER_STDERR[step.number]:
+        assert any(STARTER_STDERR[step.number] in line for line in result.kernel_log), result.kernel_log
+
+
+@pytest.mark.parametrize("number", [5, 6, 7])
+def test_a_starter_keeps_the_previous_step_working(number):
+    """Starters 05–07 are the previous solution plus stubs: they pass the previous step's check."""
+    result = run(str(number - 1), STARTERS / f"{STEPS[number - 1].slug}.py")
+    assert result.passed, [(c.name, c.detail) for c in result.checks if not c.passed]
+
+
+def test_every_step_has_a_starter_and_a_solution():
+    assert sorted(p.stem for p in STARTERS.glob("*.py")) == [s.slug for s in STEPS]
+    for step in STEPS:
+        source = (STARTERS / f"{step.slug}.py").read_text()
+        assert "TODO" in source and f"kij check {step.number} --file" in source
+        assert f"demos/build/{step.slug}.py" in source  # where the solution is
+
+
+@pytest.mark.parametrize("step", STEPS[1:], ids=lambda s: s.slug)
+def test_a_kernel_step_run_by_hand_says_how_it_is_run(step):
+    """Started without -f, a kernel script says it is a kernel and how to check it (exit 2, no traceback)."""
+    for folder in (BUILD, STARTERS):
+        done = subprocess.run([sys.executable, str(folder / f"{step.slug}.py")], capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert done.returncode == 2
+        assert "a client starts it with -f CONNECTION_FILE" in done.stderr
+        assert f"kij check {step.number}" in done.stderr
+        assert "Traceback" not in done.stderr and "arguments are required" not in done.stderr
+    helped = subprocess.run([sys.executable, str(BUILD / f"{step.slug}.py"), "--help"], capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert helped.returncode == 0 and f"Step {step.number:02d}" in helped.stdout  # --help is the step's explanation
 
 
 def test_a_step_is_not_passed_by_the_previous_script(monkeypatch):
@@ -66,3 +130,43 @@ def test_cli_exit_codes(kij, tmp_path):
     unknown = kij.run("check", "99")
     assert unknown.returncode == 2
     assert "unknown step" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_check_without_a_step_lists_the_track(kij):
+    """`kij check` alone is a request for the list, not a mistake: exit 0, every step, how to start."""
+    listed = kij.run("check", env={"COLUMNS": "80"})
+    assert listed.returncode == 0, listed.stderr
+    for step in STEPS:
+        assert f"{step.number:02d}  {step.title}" in listed.stdout
+    assert "kij check 2 --file mine.py" in listed.stdout
+    assert "starters/02_sockets_and_heartbeat.py" in listed.stdout
+    assert all(len(line) <= 80 and line == line.rstrip() for line in listed.stdout.splitlines())
+    as_json = kij.run("check", "--json")
+    assert as_json.returncode == 0
+    assert [s["slug"] for s in __import__("json").loads(as_json.stdout)["steps"]] == [s.slug for s in STEPS]
+    refused = kij.run("check", "--file", "mine.py")
+    assert refused.returncode == 2 and "needs a step" in refused.stderr
+
+
+def test_a_failing_starter_points_at_the_solution(kij):
+    failed = kij.run("check", "2", "--file", str(STARTERS / "02_sockets_and_heartbeat.py"))
+    assert failed.returncode == 1
+    assert "stuck? the solution is" in failed.stdout and "02_sockets_and_heartbeat.py" in failed.stdout
+    assert "NotImplementedError: bind()" in failed.stdout  # the starter's own stderr, as evidence
+
+
+def test_spinner_on_a_terminal_only(kij):
+    """While a step runs, a terminal's stderr shows which check is under way; piped, nothing."""
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "kij", "check", "5"], env={**kij.env, "TERM": "xterm"},
+                          encoding="utf-8", timeout=60, dimensions=(24, 100))
+    child.expect("checking step 05")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    kij.assert_clean()
+    piped = kij.run("check", "5")
+    assert piped.returncode == 0
+    assert piped.stderr == ""  # no spinner frames in a pipe
+    assert "checking" not in piped.stdout

@@ -5,8 +5,8 @@ the value of a trailing expression. Every later step keeps this core and only
 changes where the code comes from (a socket, not stdin) and where the output goes
 (messages, not stdout).
 
-Try it:   python demos/build/01_read_eval_loop.py        (Ctrl-D to quit)
-Check it: kij check 1
+Try it:   uv run python demos/build/01_read_eval_loop.py        (Ctrl-D to quit)
+Check it: uv run kij check 1
 """
 
 import ast

@@ -13,7 +13,7 @@ file names an IP address, a transport, five ports and a key. The kernel *binds*
 This step only answers the heartbeat. A frontend that gets its ping back knows the
 process is alive — even if it is busy running code.
 
-Check it: kij check 2
+Check it: uv run kij check 2          (what it checks: uv run kij check)
 """
 
 import argparse
@@ -21,9 +21,14 @@ import json
 
 import zmq
 
-parser = argparse.ArgumentParser()
-parser.add_argument("-f", dest="connection_file", required=True)
-connection = json.load(open(parser.parse_args().connection_file))
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("-f", dest="connection_file", metavar="CONNECTION_FILE",
+                    help="the JSON file (ip, ports, key) that the client starting this kernel wrote")
+connection_file = parser.parse_args().connection_file
+if connection_file is None:
+    parser.error("this script is a kernel: a client starts it with -f CONNECTION_FILE.\n"
+                 "  `uv run kij check 2` writes one, starts this script and checks it.")
+connection = json.load(open(connection_file))
 
 context = zmq.Context()
 

@@ -14,7 +14,7 @@ This step prints one line per shell message — the contract `kij check 3` reads
     accepted <msg_type>
     rejected: <why>
 
-Check it: kij check 3
+Check it: uv run kij check 3          (what it checks: uv run kij check)
 """
 
 import argparse
@@ -23,9 +23,14 @@ import json
 
 import zmq
 
-parser = argparse.ArgumentParser()
-parser.add_argument("-f", dest="connection_file", required=True)
-connection = json.load(open(parser.parse_args().connection_file))
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("-f", dest="connection_file", metavar="CONNECTION_FILE",
+                    help="the JSON file (ip, ports, key) that the client starting this kernel wrote")
+connection_file = parser.parse_args().connection_file
+if connection_file is None:
+    parser.error("this script is a kernel: a client starts it with -f CONNECTION_FILE.\n"
+                 "  `uv run kij check 3` writes one, starts this script and checks it.")
+connection = json.load(open(connection_file))
 key = connection["key"].encode()
 
 context = zmq.Context()

@@ -10,7 +10,7 @@ For an execute_request, in between:
 and the reply on shell carries status "ok" and the execution_count. This step's
 namespace is the REPL of step 01, now behind a socket.
 
-Check it: kij check 5
+Check it: uv run kij check 5          (what it checks: uv run kij check)
 """
 
 import argparse
@@ -24,9 +24,14 @@ import uuid
 
 import zmq
 
-parser = argparse.ArgumentParser()
-parser.add_argument("-f", dest="connection_file", required=True)
-connection = json.load(open(parser.parse_args().connection_file))
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("-f", dest="connection_file", metavar="CONNECTION_FILE",
+                    help="the JSON file (ip, ports, key) that the client starting this kernel wrote")
+connection_file = parser.parse_args().connection_file
+if connection_file is None:
+    parser.error("this script is a kernel: a client starts it with -f CONNECTION_FILE.\n"
+                 "  `uv run kij check 5` writes one, starts this script and checks it.")
+connection = json.load(open(connection_file))
 key = connection["key"].encode()
 session = uuid.uuid4().hex
 

@@ -8,7 +8,7 @@
 * is_complete_request: should a console run this, or show a continuation prompt?
   Python's own codeop module knows.
 
-Check it: kij check 6
+Check it: uv run kij check 6          (what it checks: uv run kij check)
 """
 
 import argparse
@@ -28,9 +28,14 @@ import uuid
 
 import zmq
 
-parser = argparse.ArgumentParser()
-parser.add_argument("-f", dest="connection_file", required=True)
-connection = json.load(open(parser.parse_args().connection_file))
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("-f", dest="connection_file", metavar="CONNECTION_FILE",
+                    help="the JSON file (ip, ports, key) that the client starting this kernel wrote")
+connection_file = parser.parse_args().connection_file
+if connection_file is None:
+    parser.error("this script is a kernel: a client starts it with -f CONNECTION_FILE.\n"
+                 "  `uv run kij check 6` writes one, starts this script and checks it.")
+connection = json.load(open(connection_file))
 key = connection["key"].encode()
 session = uuid.uuid4().hex
 

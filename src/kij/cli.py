@@ -136,15 +136,25 @@ def build_app():
 
     @app.command(help=COMMANDS["check"])
     def check(
-        step: Annotated[str, typer.Argument(help="The step: 1-7, 03 or 03_sign_and_verify.")],
+        step: Annotated[
+            Optional[str],
+            typer.Argument(metavar="STEP", help="The step: 1-7, 03 or 03_sign_and_verify. Without it: list the steps."),
+        ] = None,
         file: Annotated[
             Optional[Path], typer.Option("--file", "-f", help="Check your own script instead of demos/build/'s.")
         ] = None,
         json: JsonFlag = False,
     ) -> None:
+        from kij.errors import UserError
         from kij.lessons import check as lesson
+        from kij.views import check as view
 
-        result = lesson.run(step, file)
+        if step is None:  # the track itself; asking for the list is not a mistake (exit 0)
+            if file:
+                raise UserError("--file needs a step: kij check N --file mine.py")
+            return show(lesson.steps(), json, "check")
+        with view.progress(lesson.find_step(step)) as on_check:
+            result = lesson.run(step, file, on_check=on_check)
         show(result, json, "check")
         if not result.passed:
             raise typer.Exit(1)

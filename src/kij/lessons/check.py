@@ -5,7 +5,8 @@ real client (jupyter_client, with a real signed session) talks to the real proce
 and gets real answers. Each step's checks are the previous steps' checks plus its
 own, so a step passes only if everything before it still works.
 
-`run(step)` does the work and returns a `CheckResult`; never prints (views/check.py renders it).
+`run(step)` does the work and returns a `CheckResult`; `steps()` lists the track
+(what `kij check` with no step shows). Never prints (views/check.py renders both).
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ class UnknownStep(UserError):
     """No build step by that name (exit 2)."""
 
 
+@dataclass
+class StepList:
+    """The build track, for `kij check` with no step: each step, its solution and its starter."""
+    steps: list[Step]
+    solutions: list[Path]
+    starters: list[Path]
+
+
+def steps() -> StepList:
+    return StepList(STEPS, [default_script(s) for s in STEPS], [starter_script(s) for s in STEPS])
+
+
 def find_step(name: str) -> Step:
     """'3', '03' or '03_sign_and_verify' → the Step; UnknownStep otherwise."""
     for step in STEPS:
@@ -92,26 +105,42 @@ def find_step(name: str) -> Step:
 
 
 def default_script(step: Step) -> Path:
-    """demos/build/<slug>.py under the current directory, else beside the kij source tree."""
+    """demos/build/<slug>.py (the solution) under the current directory, else beside the kij source tree."""
+    return build_file(f"{step.slug}.py")
+
+
+def starter_script(step: Step) -> Path:
+    """demos/build/starters/<slug>.py: the step with the parts to write marked TODO."""
+    return build_file(f"starters/{step.slug}.py")
+
+
+def build_file(relative: str) -> Path:
     for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        candidate = root / "demos" / "build" / f"{step.slug}.py"
+        candidate = root / "demos" / "build" / relative
         if candidate.exists():
             return candidate
-    return Path.cwd() / "demos" / "build" / f"{step.slug}.py"
+    return Path.cwd() / "demos" / "build" / relative
 
 
-def run(step_name: str, script: Path | None = None) -> CheckResult:
-    """Run the step's script (the shipped one, or the learner's own) and check it."""
+def run(step_name: str, script: Path | None = None,
+        on_check: Callable[[str], None] | None = None) -> CheckResult:
+    """Run the step's script (the shipped one, or the learner's own) and check it.
+    on_check(name) is called as each check starts (the CLI's spinner shows it)."""
+    on_check = on_check or (lambda name: None)
     step = find_step(step_name)
     script = Path(script) if script else default_script(step)
     if not script.exists():
         raise UserError(f"{script} not found; pass your own script with --file")
     result = CheckResult(step, script, next_step=next((s for s in STEPS if s.number == step.number + 1), None))
     if step.number == 1:
-        result.checks.extend(check_repl(script))
+        on_check("the read-eval loop, fed five lines on stdin")
+        checks, result.kernel_log = check_repl(script)
+        result.checks.extend(checks)
     else:
+        on_check("starting the script with a fresh connection file")
         with running_kernel_script(script) as process:
             for name, check in kernel_checks(step.number):
+                on_check(name)
                 result.checks.append(run_one(name, check, process))
                 if not result.checks[-1].passed:
                     break  # later checks build on earlier ones
@@ -134,18 +163,19 @@ def run_one(name: str, check: Callable, process: "ScriptProcess") -> Check:
 # ------------------------------------------------------------------ step 01
 
 
-def check_repl(script: Path) -> list[Check]:
+def check_repl(script: Path) -> tuple[list[Check], list[str]]:
+    """Feed five lines on stdin; the checks, and the last lines of the script's stderr."""
     session = "x = 6 * 7\nx\nprint('hello, ' + 'world')\nnames = [n for n in 'ab']\nnames\n"
     try:
         done = subprocess.run([sys.executable, str(script)], input=session, capture_output=True,
                               text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        return [Check("exits on EOF", False, f"still running {TIMEOUT:.0f}s after stdin closed")]
+        return [Check("exits on EOF", False, f"still running {TIMEOUT:.0f}s after stdin closed")], []
     checks = [Check("exits on EOF", done.returncode == 0, f"exit code {done.returncode}")]
     checks.append(expect_in(done.stdout, "42", "a trailing expression's value is printed"))
     checks.append(expect_in(done.stdout, "hello, world", "print() output appears"))
     checks.append(expect_in(done.stdout, "['a', 'b']", "the namespace persists between inputs"))
-    return checks
+    return checks, done.stderr.splitlines()[-20:]
 
 
 def expect_in(output: str, text: str, name: str) -> Check:
