@@ -270,3 +270,33 @@ def render(cap: Capture) -> None:
             _outcome(con, act)
     if cap.takeaway:
         takeaway(con, cap.takeaway)
+
+
+def render_compact(cap: Capture) -> None:
+    """`kij frames` as kij tour shows it: every step's timeline and verdict, but the
+    frames of one message only (the execute_request); `kij frames` draws them all."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    con = console()
+    heading(con, "kij frames", "every socket, every step; the frames of one message")
+    _intro(con, cap)
+    ids: dict[str, int] = {}
+    for r in cap.messages:
+        if r.msg_id:
+            ids.setdefault(r.msg_id, r.seq)
+    for number, act in enumerate(cap.acts, 1):
+        records = [r for r in cap.messages if r.act == act.name]
+        con.print()
+        con.print(Rule(Text(f"{number} · {act.title}", style="bold"), align="left"))
+        _timeline(con, records, ids)
+        request = [r for r in records if act.name == "execute" and r.msg_type == "execute_request"][:1]
+        for rec in request:
+            con.print()
+            con.print(Text(LEGEND, style="dim"))
+            _frames(con, rec, ids, rec.t_ms)
+        if act.outcome:
+            _outcome(con, act)
+    con.print(Text("\nevery frame of every message, and --save/--load: kij frames", style="dim"))
+    if cap.takeaway:
+        takeaway(con, cap.takeaway)
