@@ -59,22 +59,32 @@ def page(text: str, rows: int) -> None:
 
 class Tour:
     """The tour's screen. In workshop mode (--pause, someone at the keyboard) it waits
-    for Enter before each next lesson, and on a terminal it pages each lesson too."""
+    for Enter before each next lesson; on a terminal it also pages each lesson, its
+    heading included, a screenful at a time."""
 
     def __init__(self, waits: bool = False, pages: bool = False):
         self.waits = waits
         self.pages = pages
+        self.held = ""  # paged: what was drawn since the last page, not shown yet
 
-    launching = staticmethod(launching)
-    announce = staticmethod(announce)
+    def _draw(self, draw, *args) -> None:
+        if not self.pages:
+            return draw(*args)
+        with views.captured() as drawn:
+            draw(*args)
+        self.held += drawn.get()
+
+    def launching(self, plan: list[Step]) -> None:
+        self._draw(launching, plan)
+
+    def announce(self, number: int, total: int, step: Step) -> None:
+        self._draw(announce, number, total, step)
 
     def lesson(self, stop: Stop) -> None:
-        draw = DRAW[stop.command]
-        if not self.pages:
-            return draw(stop.result)
-        with views.captured() as drawn:
-            draw(stop.result)
-        page(drawn.get(), shutil.get_terminal_size().lines)
+        self._draw(DRAW[stop.command], stop.result)
+        if self.pages:
+            text, self.held = self.held, ""
+            page(text, shutil.get_terminal_size().lines)
 
     def between(self, next_step: Step) -> None:
         """Workshop mode: wait for Enter (the prompt goes to stderr, out of stdout's way)."""
