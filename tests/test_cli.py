@@ -156,3 +156,10 @@ def test_stopping_is_said_on_a_pipe_too_and_only_after_ctrl_c(kij):
     kij.assert_clean()
     done = kij.run("swap", "-k", "bash", "--json")
     assert done.returncode == 0 and done.stderr == "", done.stderr  # a normal end says nothing
+
+
+def test_unknown_command_names_the_commands(kij):
+    run = kij.run("framez")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        f"kij: no command 'framez'; the commands are {', '.join(COMMANDS)} (kij --help)"]

@@ -55,7 +55,7 @@ def command_line(argv: list[str]):
     from kij.app import app
 
     group = get_command(app)
-    if argv and argv[0] in COMMANDS and argv[0] in group.commands:
+    if argv[0] in group.commands:
         return group.commands[argv[0]], argv[1:], f"kij {argv[0]}"
     return group, argv, "kij"
 
@@ -65,11 +65,21 @@ def run(argv: list[str]) -> int:
     for a user's mistake or a kernel's fault."""
     from kij import views
 
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        views.error_line(f"no command {argv[0]!r}; the commands are {', '.join(COMMANDS)} (kij --help)")
+        return 2
     if argv[0] in COMMANDS and not set(HELP) & set(argv):
         views.starting(argv[0])
+    try:
+        return _run(argv)
+    finally:
+        views.erase_starting()  # a command that printed nothing leaves no "starting …" behind
+
+
+def _run(argv: list[str]) -> int:
     from typer.exceptions import TyperException
 
-    from kij import kernel
+    from kij import kernel, views
     from kij.errors import KijError, Terminated
 
     kernel.raise_on_sigterm()

@@ -27,7 +27,7 @@ def starting(command: str) -> None:
         _starting_shown = True
 
 
-def _erase_starting() -> None:
+def erase_starting() -> None:
     global _starting_shown
     if _starting_shown:
         sys.stderr.write("\r\x1b[2K")
@@ -85,7 +85,7 @@ def console(stderr: bool = False):
     Inside `captured()`, stdout's console is the capturing one."""
     from rich.console import Console
 
-    _erase_starting()
+    erase_starting()
     if _capturing is not None and not stderr:
         return _capturing
     con = Console(stderr=stderr, highlight=False, soft_wrap=False, file=None if stderr else _stdout())
@@ -136,7 +136,7 @@ def facts(value):
 
 def print_json(result) -> None:
     """One JSON document on stdout, no markup: the facts a lesson returned."""
-    _erase_starting()
+    erase_starting()
     try:
         sys.stdout.write(json.dumps(facts(result), indent=2, ensure_ascii=False, default=str) + "\n")
         sys.stdout.flush()

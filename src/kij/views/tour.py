@@ -96,6 +96,7 @@ class Tour:
 def summary(result: TourResult) -> None:
     con = console()
     con.print()
-    parts = ", ".join(f"{s.command} {s.elapsed_ms / 1000:.1f} s" for s in result.stops)
+    # no-break spaces: a lesson's name and its time stay on one line
+    parts = ", ".join(f"{s.command}\u00a0{s.elapsed_ms / 1000:.1f}\u00a0s" for s in result.stops)
     con.print(f"[bold]tour done[/] in {result.elapsed_ms / 1000:.1f} s — {result.kernels_launched} kernels, "
               f"all launched up front and shut down at the end [dim]({parts})[/]")
