@@ -29,8 +29,8 @@ class Command(TyperCommand):
         for param in self.params:
             if isinstance(param, TyperArgument):
                 name = param.display_name_raw
-                text = text.replace(f"{{{name}}}", name)\
-                           .replace(label := f"{name} {param.display_type_rich(ctx)}", name.ljust(len(label)))
+                labelled = f"{name} {param.display_type_rich(ctx)}"  # padded, so the columns stay
+                text = text.replace(f"{{{name}}}", name).replace(labelled, name.ljust(len(labelled)))
         return text
 
 
@@ -45,8 +45,9 @@ def positive(seconds: float) -> float:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON document, no markup.")]
-Timeout = Annotated[float, typer.Option("--timeout", metavar="SECONDS", callback=positive,
-                                        help="Seconds a cell may run before kij gives up on it.")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS", callback=positive,
+    help="Seconds a cell may run before kij stops waiting (and interrupts a kernel it started).")]
 
 
 def show(result, as_json: bool, view) -> None:
