@@ -56,5 +56,24 @@ def test_swap_without_bash_still_runs_python(kij, tmp_path):
 def test_swap_any_kernelspec_by_name(kij):
     run = kij.run("swap", "--json", "--kernel", "bash")
     assert run.returncode == 0, run.stderr
-    answers = json.loads(run.stdout)["answers"]
-    assert [a["kernel"] for a in answers] == ["bash"]
+    data = json.loads(run.stdout)
+    assert [a["kernel"] for a in data["answers"]] == ["bash"]
+    assert data["takeaway"].startswith("One bash kernel answered, so nothing was swapped")
+
+
+def test_swap_same_kernel_twice_is_refused_before_booting(kij):
+    run = kij.run("swap", "-k", "python3", "-k", "python3")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "kij: got the same kernel twice (python3): swap compares different kernels, e.g. -k python3 -k bash"]
+    assert run.stdout == "" and "different languages" not in run.stdout
+
+
+def test_swap_takeaway_says_different_languages_only_when_they_were(kij):
+    data = json.loads(kij.run("swap", "--json").stdout)
+    assert data["takeaway"].startswith("Same protocol, same client code, different languages")
+    same = kij.run("swap", "--json", "-k", "python3", "-k", "kij-native")  # kij's own Python kernel
+    assert same.returncode == 0, same.stderr
+    data = json.loads(same.stdout)
+    assert "different languages" not in data["takeaway"]
+    assert data["takeaway"].startswith("Same protocol, same client code — but all 2 kernels speak python")

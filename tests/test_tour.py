@@ -2,6 +2,7 @@
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -10,7 +11,16 @@ import time
 
 from conftest import no_traceback, wait_until
 
+from kij.lessons import frames, magics, repl_diff, state, swap, which
+
 LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "which"]
+TAKEAWAYS = [repl_diff.TAKEAWAY, state.TAKEAWAY, frames.TAKEAWAY, magics.TAKEAWAY, swap.TAKEAWAY, which.TAKEAWAY]
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
+def once(takeaway: str, shown: str) -> int:
+    """How many times a takeaway was printed (wrapped anywhere: compare without spaces)."""
+    return re.sub(r"\s+", "", shown).count(re.sub(r"\s+", "", takeaway))
 
 
 def test_tour_pauses_between_lessons_on_a_terminal(kij):
@@ -52,9 +62,52 @@ def test_tour_pauses_between_lessons_on_a_terminal(kij):
     positions = [shown.index(f"{n}/{len(LESSONS)} · kij {name}") for n, name in enumerate(LESSONS, 1)]
     assert positions == sorted(positions)
     for fact in ["Out[2]: 40", "84", "<IDS|MSG>", "Invalid Signature", "kernels 👏 hold 👏 state", "2^10 = 1024", "Rule: Check sys.executable first",
-                 "tour done"]:
+                 "tour done", "Launching all 8 kernels they need (7 × python3, bash)"]:
         assert fact in shown, fact
     assert no_traceback(err)
+    assert [once(t, shown) for t in TAKEAWAYS] == [1] * len(TAKEAWAYS)
+    assert len(re.findall(r"\[0\] +\d+ B (delimiter|topic)", shown)) == 1  # one message's frames: kij frames has all
+    assert "\n\n\n" not in shown and not shown.startswith("\n")
+    assert not re.search(r"[ \t]$", shown, re.M)
+
+
+def test_tour_pages_long_lessons_on_a_terminal(kij):
+    """Everything on one pseudo-terminal of 30 rows: --pause shows a long lesson a
+    screenful at a time (never more than 29 lines between two waits for Enter)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(kij.command("tour", "--pause"), env={**kij.env, "LINES": "30", "COLUMNS": "80"},
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    screen, answered, pages = "", 0, []
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            if not select.select([master], [], [], 1)[0]:
+                continue
+            try:
+                screen += os.read(master, 65536).decode(errors="replace")
+            except OSError:
+                break
+            prompts = re.findall(r"-- more \(\d+/\d+ lines\): press Enter --|press Enter for kij", screen)
+            while len(prompts) > answered:
+                pages.append(prompts[answered])
+                answered += 1
+                os.write(master, b"\n")
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert proc.returncode == 0, screen[-3000:]
+    assert sum(p.startswith("-- more") for p in pages) >= 3  # repl-diff, frames, which are long
+    assert sum(p.startswith("press Enter") for p in pages) == len(LESSONS) - 1
+    chunks = re.split(r"-- more \(\d+/\d+ lines\): press Enter --|press Enter for kij \S+ …", screen)
+    # rows each chunk moved the screen down: its newlines, less the spinner's cursor-ups
+    rows = [c.count("\n") - sum(int(n or 1) for n in re.findall(r"\x1b\[(\d*)A", c)) for c in chunks]
+    assert max(rows) <= 30, rows  # the Enter echoed after a prompt, then at most 29 lines
+    plain = ANSI.sub("", screen)
+    assert "tour done" in plain and "kij:" not in plain  # no error line (the lessons show tracebacks)
+    kij.assert_clean()
 
 
 def test_tour_without_a_terminal_does_not_wait_and_ctrl_c_cleans_up(kij):
@@ -77,4 +130,19 @@ def test_tour_without_a_terminal_does_not_wait_and_ctrl_c_cleans_up(kij):
             proc.kill()
     assert proc.returncode == 130, err
     assert "press Enter" not in err and no_traceback(err)
+    assert "stopping 8 kernels kij started" in err
+    kij.assert_clean()
+
+
+def test_tour_into_head_ends_quietly(kij):
+    """`kij tour | head -n 4`: head leaves after lesson 1's first lines; the tour's next
+    write finds the pipe closed and ends with 0, quietly, all 8 kernels shut down."""
+    tour = subprocess.Popen(kij.command("tour"), env=kij.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.run(["head", "-n", "4"], stdin=tour.stdout, capture_output=True, text=True, timeout=120)
+    tour.stdout.close()
+    err = tour.stderr.read().decode()
+    tour.wait(timeout=120)
+    assert head.stdout.startswith("kij tour — 6 lessons."), head.stdout
+    assert tour.returncode == 0 and err == "", err
     kij.assert_clean()

@@ -1,16 +1,21 @@
-"""kij's command line: one thin command per lesson (parse → run the lesson → render).
+"""kij's command line: the entry point, the instant `kij --help`, and the exit codes.
 
-Everything heavy is imported inside the command that needs it. `kij --help` is
-answered from the COMMANDS table below without importing typer or rich at all,
-so it returns at once; `kij COMMAND --help` is typer's full help.
+The commands themselves are in kij.app (a typer app, one function per command).
+This module imports nothing heavy: `kij --help` is answered from the COMMANDS table
+below without importing typer or rich, and for a command it puts a "starting …"
+line on the terminal before it imports the app, the lessons and jupyter_client.
 
 Exit codes: 0 ok, 1 the kernel failed (died, hung), 2 bad input, 130 after Ctrl-C,
-143 after SIGTERM — always after every kernel kij started has been shut down.
+143 after SIGTERM — always after every kernel kij started has been shut down. A
+closed pipe (`kij tour | head`) ends quietly with 0.
 """
 
+import shutil
 import sys
+import textwrap
 
-# The one list of commands: the quick help and typer's help both read it.
+# The one-line summary of each command, for the instant `kij --help`; each is the
+# first line of its command's docstring in kij.app (tests/test_cli.py checks).
 COMMANDS = {
     "repl-diff": "Same snippet, four interpreters: python3 as a script, the python3 REPL, terminal IPython, the kernel.",
     "state": "State lives in the kernel, not in the cells: two clients, one kernel, a restart.",
@@ -24,237 +29,54 @@ COMMANDS = {
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
+HELP = ("--help", "-h")
 
 
-def quick_help() -> str:
+def quick_help(columns: int | None = None) -> str:
+    """The top-level help, wrapped to the terminal: each summary hangs under itself."""
+    columns = max((columns or shutil.get_terminal_size().columns) - 1, 40)
     width = max(map(len, COMMANDS))
-    lines = [ABOUT, "", "Usage: kij COMMAND [OPTIONS]", "", "Commands:"]
-    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
-    lines += ["", "Run `kij COMMAND --help` for a command's options (most take --json)."]
+    lines = textwrap.wrap(ABOUT, columns) + ["", "Usage: kij COMMAND [OPTIONS]", "", "Commands:"]
+    for name, text in COMMANDS.items():
+        lines += textwrap.wrap(text, columns, initial_indent=f"  {name:<{width}}  ",
+                               subsequent_indent=" " * (width + 4))
+    lines += [""] + textwrap.wrap("Run `kij COMMAND --help` for a command's options (most take --json).", columns)
     return "\n".join(lines)
 
 
-def build_app():
-    """The typer app. Built on demand so that importing this module costs nothing."""
-    from pathlib import Path
-    from typing import Annotated, Optional
+def command_line(argv: list[str]):
+    """The click command to run argv with, and the arguments left for it.
 
-    import typer
+    A known command is run by itself rather than through typer's group: the group
+    would coerce its own unset --help through pydantic first, a quarter of a second
+    spent on every command, `kij frames --help` included."""
+    from typer.main import get_command
 
-    app = typer.Typer(add_completion=False, no_args_is_help=True, help=ABOUT)
-    JsonFlag = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON document, no markup.")]
-    Timeout = Annotated[float, typer.Option("--timeout", help="Seconds a cell may run before kij interrupts it.")]
+    from kij.app import app
 
-    @app.command("repl-diff", help=COMMANDS["repl-diff"])
-    def repl_diff(
-        code: Annotated[Optional[str], typer.Option("--code", "-c", help="A snippet to feed instead of the default four lines.")] = None,
-        file: Annotated[Optional[str], typer.Option("--file", "-f", help="A Python file to feed instead.")] = None,
-        json: JsonFlag = False,
-        timeout: Timeout = 30.0,
-    ) -> None:
-        from kij.lessons import repl_diff as lesson
-
-        snippet = lesson.snippet_from(code, file)
-        show(lesson.run(snippet, timeout=timeout), json, "repl_diff")
-
-    @app.command(help=COMMANDS["state"])
-    def state(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
-        from kij.lessons import state as lesson
-
-        show(lesson.run(timeout=timeout), json, "state")
-
-    @app.command(help=COMMANDS["magics"])
-    def magics(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
-        from kij.lessons import magics as lesson
-
-        show(lesson.run(timeout=timeout), json, "magics")
-
-    @app.command(help=COMMANDS["swap"])
-    def swap(
-        kernel: Annotated[
-            Optional[list[str]],
-            typer.Option("--kernel", "-k", help="A kernelspec to drive (repeatable). Default: python3 and bash."),
-        ] = None,
-        json: JsonFlag = False,
-        timeout: Timeout = 30.0,
-    ) -> None:
-        from kij.errors import KernelFault
-        from kij.lessons import swap as lesson
-
-        result = lesson.run(kernel, timeout=timeout)
-        show(result, json, "swap")
-        if result.failed:  # shown with the others; stderr and the exit code say so too
-            raise KernelFault("; ".join(a.error for a in result.answers if a.error and not a.skipped))
-
-    @app.command(help=COMMANDS["frames"])
-    def frames(
-        code: Annotated[
-            Optional[str],
-            typer.Option("--code", "-c", help="The cell to send. Default: x = 6 * 7; print('the answer is', x); x"),
-        ] = None,
-        kernel: Annotated[str, typer.Option("--kernel", "-k", help="The kernelspec to boot.")] = "python3",
-        existing: Annotated[
-            Optional[str],
-            typer.Option("--existing", metavar="CONNECTION_FILE",
-                         help="Attach to a running kernel (e.g. JupyterLab's) instead: a connection file, "
-                              "or a kernel id / file name in Jupyter's runtime directory. kij says what it "
-                              "will run there first, never interrupts it and leaves it running."),
-        ] = None,
-        save: Annotated[
-            Optional[str],
-            typer.Option("--save", metavar="FILE", help="Also write the capture to FILE (.jsonl: JSON lines)."),
-        ] = None,
-        load: Annotated[
-            Optional[str],
-            typer.Option("--load", metavar="FILE", help="Show a saved capture; no kernel is started."),
-        ] = None,
-        json: JsonFlag = False,
-        timeout: Timeout = 30.0,
-    ) -> None:
-        from kij import trace
-        from kij.errors import KijError, UserError
-        from kij.lessons import frames as lesson
-        from kij.views import frames as frames_view
-
-        if load and (existing or code is not None or save):
-            raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
-        if load:
-            capture = lesson.load(load)
-        else:
-            if save:
-                trace.check_writable(save)
-            try:
-                capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout,
-                                     tell=frames_view.tell)
-            except KijError as exc:  # show the steps that did run, then the error
-                if getattr(exc, "capture", None) is not None:
-                    show(exc.capture, json, "frames")
-                raise
-            if save:
-                trace.save(capture, save)
-        show(capture, json, "frames")
-
-    @app.command(help=COMMANDS["check"])
-    def check(
-        step: Annotated[
-            Optional[str],
-            typer.Argument(metavar="STEP", help="The step: 1-7, 03 or 03_sign_and_verify. Without it: list the steps."),
-        ] = None,
-        file: Annotated[
-            Optional[Path], typer.Option("--file", "-f", help="Check your own script instead of demos/build/'s.")
-        ] = None,
-        json: JsonFlag = False,
-    ) -> None:
-        from kij.errors import UserError
-        from kij.lessons import check as lesson
-        from kij.views import check as view
-
-        if step is None:  # the track itself; asking for the list is not a mistake (exit 0)
-            if file:
-                raise UserError("--file needs a step: kij check N --file mine.py")
-            return show(lesson.steps(), json, "check")
-        with view.progress(lesson.find_step(step)) as on_check:
-            result = lesson.run(step, file, on_check=on_check)
-        show(result, json, "check")
-        if not result.passed:
-            raise typer.Exit(1)
-
-    @app.command(help=COMMANDS["which"])
-    def which(
-        kernel: Annotated[str, typer.Option("--kernel", "-k", help="The Python kernelspec to ask.")] = "python3",
-        json: JsonFlag = False,
-        timeout: Timeout = 30.0,
-    ) -> None:
-        from kij.lessons import which as lesson
-
-        show(lesson.run(kernel, timeout=timeout), json, "which")
-
-    @app.command(help=COMMANDS["tour"])
-    def tour(
-        pause: Annotated[bool, typer.Option("--pause", help="Wait for Enter between lessons (only when stdin is a terminal).")] = False,
-        timeout: Timeout = 30.0,
-    ) -> None:
-        from kij.lessons import tour as lesson
-        from kij.views import tour as view
-
-        def render(stop) -> None:
-            show(stop.result, False, stop.view)
-
-        waits = pause and sys.stdin.isatty()
-        view.summary(lesson.run(view.announce, render, view.pause if waits else None, timeout=timeout))
-
-    @app.command(help=COMMANDS["tap"] + " ACTION: install | uninstall (a tap kernelspec in front of --kernel).")
-    def tap(
-        action: Annotated[
-            Optional[str],
-            typer.Argument(metavar="[install|uninstall|FILE]",
-                           help="install / uninstall a kij-tap-KERNEL kernelspec; with --follow, the trace to follow."),
-        ] = None,
-        follow: Annotated[
-            bool, typer.Option("--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it."),
-        ] = False,
-        kernel: Annotated[
-            Optional[str], typer.Option("--kernel", "-k", help="install/uninstall: the kernelspec to put behind the tap."),
-        ] = None,
-        connection_file: Annotated[
-            Optional[str],
-            typer.Option("--connection-file", metavar="FILE",
-                         help="--follow: the frontend's connection file; its key lets --follow check signatures itself."),
-        ] = None,
-        frames: Annotated[bool, typer.Option("--frames", help="--follow: draw every frame of every message.")] = False,
-        prefix: Annotated[
-            Optional[str],
-            typer.Option("--prefix", help="install/uninstall: the environment prefix (default: this Python's, sys.prefix)."),
-        ] = None,
-        json: JsonFlag = False,
-    ) -> None:
-        from kij.errors import UserError
-        from kij.lessons import tap as lesson
-        from kij.views import tap as view
-
-        if action in ("install", "uninstall"):
-            if follow or connection_file or frames:
-                raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
-            if action == "install":
-                if not kernel:
-                    raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
-                result = lesson.install(kernel, prefix)
-                return views.print_json(result) if json else view.render_installed(result)
-            removed = lesson.uninstall(kernel, prefix)
-            return views.print_json({"removed": removed}) if json else view.render_removed(removed)
-        if follow:
-            if json:
-                raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
-            draw = view.Follower(frames=frames)
-            for event in lesson.follow(action, connection_file):
-                draw(event)
-            return
-        if action is not None:
-            raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
-        result = lesson.status()
-        views.print_json(result) if json else view.render_status(result)
-
-    from kij import views
-
-    return app
-
-
-def show(result, as_json: bool, view: str) -> None:
-    """Render a lesson's result: JSON for programs, the lesson's rich view for people."""
-    import importlib
-
-    from kij import views
-
-    if as_json:
-        views.print_json(result)
-    else:
-        importlib.import_module(f"kij.views.{view}").render(result)
+    group = get_command(app)
+    if argv[0] in group.commands:
+        return group.commands[argv[0]], argv[1:], f"kij {argv[0]}"
+    return group, argv, "kij"
 
 
 def run(argv: list[str]) -> int:
     """Run one kij command; return its exit code. Never lets a traceback through
     for a user's mistake or a kernel's fault."""
-    from typer import main as typer_main
+    from kij import views
+
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        views.error_line(f"no command {argv[0]!r}; the commands are {', '.join(COMMANDS)} (kij --help)")
+        return 2
+    if argv[0] in COMMANDS and not set(HELP) & set(argv):
+        views.starting(argv[0])
+    try:
+        return _run(argv)
+    finally:
+        views.erase_starting()  # a command that printed nothing leaves no "starting …" behind
+
+
+def _run(argv: list[str]) -> int:
     from typer.exceptions import TyperException
 
     from kij import kernel, views
@@ -262,9 +84,11 @@ def run(argv: list[str]) -> int:
 
     kernel.raise_on_sigterm()
     kernel.boot_indicator = views.booting
+    kernel.stop_indicator = views.stopping
     try:
-        command = typer_main.get_command(build_app())
-        code = command.main(argv, prog_name="kij", standalone_mode=False)
+        command, args, prog = command_line(argv)
+        code = command.main(args, prog_name=prog, standalone_mode=False)
+        sys.stdout.flush()
     except KijError as exc:
         views.error_line(str(exc))
         return exc.exit_code
@@ -276,6 +100,8 @@ def run(argv: list[str]) -> int:
     except Terminated:
         views.error_line("terminated (SIGTERM); every kernel kij started has been shut down")
         return 143
+    except BrokenPipeError:
+        views.closed_pipe()
     if code == 130:
         views.error_line("interrupted; every kernel kij started has been shut down")
     return code if isinstance(code, int) else 0
@@ -283,7 +109,7 @@ def run(argv: list[str]) -> int:
 
 def main() -> None:
     argv = sys.argv[1:]
-    if argv in ([], ["--help"], ["-h"]):
+    if argv in ([], *([h] for h in HELP)):
         print(quick_help())
         sys.exit(0)
     sys.exit(run(argv))

@@ -41,3 +41,14 @@ class Terminated(SystemExit):
     calls on an event loop). asyncio lets only SystemExit and KeyboardInterrupt out
     of a callback; anything else it logs and swallows — and if the callback was the
     one that stops the loop, the loop then waits forever."""
+
+
+class ClosedPipe(SystemExit):
+    """Whoever read kij's output stopped reading (`kij tour | head`): end quietly, exit 0.
+
+    Exit 1 would say "the kernel failed", and nothing did. A SystemExit, so it passes
+    every `except Exception` on its way out while every `finally` (kernel shutdown)
+    still runs."""
+
+    def __init__(self) -> None:
+        super().__init__(0)

@@ -29,6 +29,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,8 +47,11 @@ BOOT_TIMEOUT = 60.0
 SHUTDOWN_WAIT = 2.0
 POLL_MS = 200  # how often a wait wakes up to check the kernel is still alive
 
-# The CLI may replace this with a spinner; the lifecycle itself never renders.
+# The CLI may replace these with a spinner and a "stopping kernels …" line; the
+# lifecycle itself never renders. stop_indicator is used only when a Ctrl-C or a
+# SIGTERM is what brought kij to shut its kernels down.
 boot_indicator: Callable[[list[str]], ContextManager] = lambda names: contextlib.nullcontext()
+stop_indicator: Callable[[list[str]], ContextManager] = lambda names: contextlib.nullcontext()
 
 
 # --- the result of running one cell -------------------------------------------------
@@ -532,8 +536,10 @@ def shutdown(kernels: list[Kernel]) -> None:
     exited. Attached kernels only lose our sockets. Signals are held back meanwhile,
     so a second Ctrl-C cannot leave a process behind.
     """
-    with signals_deferred():
-        owned = [k for k in kernels if k.owned]
+    owned = [k for k in kernels if k.owned]
+    interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, Terminated))
+    saying = stop_indicator([k.name for k in owned]) if owned and interrupted else contextlib.nullcontext()
+    with signals_deferred(), saying:
         for k in owned:
             with contextlib.suppress(Exception):
                 if k.manager.is_alive():

@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from kij.errors import KernelFault
+from kij.errors import KernelFault, UserError
 from kij.kernel import Kernel, check_kernel_names, ready, using
 
 DEFAULT_KERNELS = ["python3", "bash"]
@@ -28,6 +28,30 @@ SNIPPETS = {
 }
 
 TAKEAWAY = "Same protocol, same client code, different languages: swap the kernel, keep the frontend."
+
+
+def takeaway_for(answers: list[Answer]) -> str:
+    """TAKEAWAY when kernels of two or more languages answered; else what was seen."""
+    languages = list(dict.fromkeys(a.language for a in answers if a.language))
+    answered = [a for a in answers if a.language]
+    if len(languages) >= 2:
+        return TAKEAWAY
+    if len(answered) >= 2:
+        return (f"Same protocol, same client code — but all {len(answered)} kernels speak "
+                f"{languages[0]}: swap in another language (e.g. -k python3 -k bash) to see "
+                "the frontend not care.")
+    if answered:
+        return (f"One {languages[0]} kernel answered, so nothing was swapped: give two kernels "
+                "of different languages (e.g. -k python3 -k bash).")
+    return "No kernel answered, so nothing was swapped."
+
+
+def check_distinct(names: list[str]) -> None:
+    """swap drives each kernel once: a kernel named twice is a mistake, said before booting."""
+    twice = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if twice:
+        raise UserError(f"got the same kernel twice ({', '.join(twice)}): swap compares different "
+                        "kernels, e.g. -k python3 -k bash")
 
 
 @dataclass
@@ -107,7 +131,8 @@ def run(names: list[str] | None = None, timeout: float = 30.0, kernels: list[Ker
     """Drive each kernel with `ask`. `kernels`, when given, are the runnable ones of
     `names`, already launched by kij tour (which shuts them down)."""
     t0 = time.monotonic()
-    names = list(dict.fromkeys(names or DEFAULT_KERNELS))  # keep order, drop repeats
+    names = list(names or DEFAULT_KERNELS)
+    check_distinct(names)
     check_kernel_names(names)
     result = SwapResult()
     to_run, result.answers = runnable(names)
@@ -123,5 +148,6 @@ def run(names: list[str] | None = None, timeout: float = 30.0, kernels: list[Ker
                 result.answers.append(Answer(kernel=kernel.name, error=str(exc)))
     order = {n: i for i, n in enumerate(names)}
     result.answers.sort(key=lambda a: order[a.kernel])
+    result.takeaway = takeaway_for(result.answers)
     result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

@@ -9,8 +9,9 @@ lessons' kernels boot in the background while earlier lessons run; each lesson i
 handed the kernels launched for it instead of starting its own. The sharing stays
 honest: every lesson gets fresh kernels of its own — nothing one lesson did (state's
 restart, frames' forged requests, magics' `%load_ext`) can leak into another — and
-the tour shuts them all down at the end, on every path. This module never prints: it hands each finished
-lesson to `show`, and calls `between` (e.g. "press Enter") before the next one.
+the tour shuts them all down at the end, on every path. This module never prints: it
+says which kernels it is launching (`launching`), announces each lesson, hands each
+finished one to `show`, and calls `between` (e.g. "press Enter") before the next one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class Stop:
 
     number: int
     command: str  # the kij command that teaches it alone
-    view: str  # the kij.views module that draws its result
     takeaway: str
     result: object
     elapsed_ms: float
@@ -49,7 +49,6 @@ class Step:
     to run it on them (kernels in the same order as `kernels`)."""
 
     command: str
-    view: str
     takeaway: str
     kernels: list[tuple[str, dict | None]]  # (kernelspec name, environment or None)
     run: Callable[[list[Kernel]], object]
@@ -58,17 +57,17 @@ class Step:
 def steps(timeout: float, decoy: which.Decoy) -> list[Step]:
     swap_kernels, _ = swap.runnable(swap.DEFAULT_KERNELS)
     return [
-        Step("repl-diff", "repl_diff", repl_diff.TAKEAWAY, [("python3", None)],
+        Step("repl-diff", repl_diff.TAKEAWAY, [("python3", None)],
              lambda ks: repl_diff.run(timeout=timeout, kernels=ks)),
-        Step("state", "state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
+        Step("state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
              lambda ks: state.run(timeout=timeout, kernels=ks)),
-        Step("frames", "frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
+        Step("frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
              lambda ks: frames.run(timeout=timeout, kernels=ks)),
-        Step("magics", "magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
+        Step("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
              lambda ks: magics.run(timeout=timeout, kernels=ks)),
-        Step("swap", "swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels],
+        Step("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels],
              lambda ks: swap.run(timeout=timeout, kernels=ks)),
-        Step("which", "which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
+        Step("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
              lambda ks: which.run(timeout=timeout, kernels=ks, decoy=decoy)),
     ]
 
@@ -78,15 +77,19 @@ def run(
     show: Callable[[Stop], None],
     between: Callable[[Step], None] | None = None,
     timeout: float = 30.0,
+    launching: Callable[[list[Step]], None] | None = None,
 ) -> TourResult:
-    """Run every lesson: `announce` before each (its heading), `show` after it (its
-    view), `between` before the next one (workshop mode waits for Enter there)."""
+    """Run every lesson: `launching` once, with the plan, just before its kernels are
+    launched; `announce` before each lesson (its heading), `show` after it (its view),
+    `between` before the next one (workshop mode waits for Enter there)."""
     t0 = time.monotonic()
     result = TourResult()
     with contextlib.ExitStack() as stack:  # on exit: every kernel first, then the decoy
         decoy = stack.enter_context(which.decoy_python())
         plan = steps(timeout, decoy)
         wanted = [k for step in plan for k in step.kernels]
+        if launching is not None:
+            launching(plan)
         kernels = stack.enter_context(launched([n for n, _ in wanted], [env for _, env in wanted]))
         result.kernels_launched = len(kernels)
         first = 0
@@ -96,7 +99,7 @@ def run(
             announce(number, len(plan), step)
             started_at = time.monotonic()
             outcome = step.run(mine)
-            stop = Stop(number, step.command, step.view, step.takeaway, outcome,
+            stop = Stop(number, step.command, step.takeaway, outcome,
                         round((time.monotonic() - started_at) * 1000, 1))
             result.stops.append(stop)
             show(stop)

@@ -251,12 +251,17 @@ LEGEND_UNSIGNED = (
 )
 
 
-def render(cap: Capture) -> None:
+def render(cap: Capture, compact: bool = False) -> None:
+    """Every step of the capture: its timeline, the frames of the messages that teach
+    something, and its verdict. `compact` (kij tour) draws the frames of one message
+    only, the execute_request; `kij frames` draws them all."""
     from rich.rule import Rule
     from rich.text import Text
 
     con = console()
-    heading(con, "kij frames", "every socket, every frame, every signature")
+    subtitle = ("every socket, every step; the frames of one message" if compact
+                else "every socket, every frame, every signature")
+    heading(con, "kij frames", subtitle)
     _intro(con, cap)
     ids: dict[str, int] = {}  # msg_id → # of the message that first carried it
     for r in cap.messages:
@@ -273,6 +278,8 @@ def render(cap: Capture) -> None:
         _timeline(con, records, ids)
         t0 = records[0].t_ms if records else 0.0
         detailed = [r for r in records if _detailed(act, r)]
+        if compact:
+            detailed = [r for r in detailed if r.msg_type == "execute_request"][:1]
         if detailed:
             con.print()
         if detailed and act is not None and act.name == "execute":
@@ -282,8 +289,15 @@ def render(cap: Capture) -> None:
             _frames(con, rec, ids, t0)
         if act is not None and act.outcome:
             _outcome(con, act)
+    if compact:
+        con.print(Text("\nevery frame of every message, and --save/--load: kij frames", style="dim"))
     if cap.takeaway:
         takeaway(con, cap.takeaway)
+
+
+def render_compact(cap: Capture) -> None:
+    """`kij frames` as kij tour shows it (see render)."""
+    render(cap, compact=True)
 
 
 def tell(text: str) -> None:

@@ -1,0 +1,260 @@
+"""kij's typer app: one top-level function per command; its docstring is its help.
+
+Each command parses its flags, runs its lesson and hands the result to `show` with
+the lesson's view module. Checking what the flags mean is the lesson's job; only
+the checks that need no lesson (a positive --timeout) live here, in the option.
+
+kij.cli imports this module only once it knows a command will run, so `kij --help`
+never pays for typer. `rich_markup_mode=None` keeps typer's help on its plain
+formatter: the rich one imports rich.markdown and costs a second per `--help`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+from kij.cli import ABOUT
+
+
+class Command(TyperCommand):
+    """typer's plain help without its Python type labels: an argument reads STEP,
+    not `{STEP}` in the usage line and `STEP <str>` in the list."""
+
+    def get_help(self, ctx) -> str:
+        text = super().get_help(ctx)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw
+                labelled = f"{name} {param.display_type_rich(ctx)}"  # padded, so the columns stay
+                text = text.replace(f"{{{name}}}", name).replace(labelled, name.ljust(len(labelled)))
+        return text
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=ABOUT, rich_markup_mode=None)
+
+
+def positive(seconds: float) -> float:
+    """--timeout must leave a cell some time to run (refused before anything boots)."""
+    if seconds <= 0:
+        raise typer.BadParameter(f"must be more than 0 seconds, not {seconds:g}")
+    return seconds
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON document, no markup.")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS", callback=positive,
+    help="Seconds a cell may run before kij stops waiting (and interrupts a kernel it started).")]
+
+
+def show(result, as_json: bool, view) -> None:
+    """Print a lesson's result: JSON for programs, its view (a kij.views module) for people."""
+    from kij import views
+
+    if as_json:
+        views.print_json(result)
+    else:
+        view.render(result)
+
+
+@app.command("repl-diff", cls=Command)
+def repl_diff(
+    code: Annotated[Optional[str], typer.Option("--code", "-c", metavar="SNIPPET",
+                                                help="A snippet to feed instead of the default one.")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", "-f", metavar="FILE",
+                                                help="A Python file to feed instead.")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Same snippet, four interpreters: python3 as a script, the python3 REPL, terminal IPython, the kernel."""
+    from kij.lessons import repl_diff as lesson
+    from kij.views import repl_diff as view
+
+    show(lesson.run(lesson.snippet_from(code, file), timeout=timeout), json, view)
+
+
+@app.command(cls=Command)
+def state(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
+    """State lives in the kernel, not in the cells: two clients, one kernel, a restart."""
+    from kij.lessons import state as lesson
+    from kij.views import state as view
+
+    show(lesson.run(timeout=timeout), json, view)
+
+
+@app.command(cls=Command)
+def frames(
+    code: Annotated[Optional[str], typer.Option(
+        "--code", "-c", metavar="CELL",
+        help="The cell to send. Default: x = 6 * 7; print('the answer is', x); x")] = None,
+    kernel: Annotated[str, typer.Option("--kernel", "-k", metavar="NAME", help="The kernelspec to boot.")] = "python3",
+    existing: Annotated[Optional[str], typer.Option(
+        "--existing", metavar="CONNECTION_FILE",
+        help="Attach to a running kernel (e.g. JupyterLab's) instead: a connection file, or a kernel id / "
+             "file name in Jupyter's runtime directory. kij says what it will run there first, never "
+             "interrupts it and leaves it running.")] = None,
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE", help="Also write the capture to FILE (.jsonl: JSON lines).")] = None,
+    load: Annotated[Optional[str], typer.Option(
+        "--load", metavar="FILE", help="Show a saved capture; no kernel is started.")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused."""
+    from kij import trace
+    from kij.errors import KijError, UserError
+    from kij.lessons import frames as lesson
+    from kij.views import frames as view
+
+    if load and (existing or code is not None or save):
+        raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+    if load:
+        capture = lesson.load(load)
+    else:
+        if save:
+            trace.check_writable(save)
+        try:
+            capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout, tell=view.tell)
+        except KijError as exc:  # show the steps that did run, then the error
+            if getattr(exc, "capture", None) is not None:
+                show(exc.capture, json, view)
+            raise
+        if save:
+            trace.save(capture, save)
+    show(capture, json, view)
+
+
+@app.command(cls=Command)
+def magics(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
+    """Magics are just registered functions: %clap and %%shout in-process and in a kernel."""
+    from kij.lessons import magics as lesson
+    from kij.views import magics as view
+
+    show(lesson.run(timeout=timeout), json, view)
+
+
+@app.command(cls=Command)
+def swap(
+    kernel: Annotated[Optional[list[str]], typer.Option(
+        "--kernel", "-k", metavar="NAME",
+        help="A kernelspec to drive (repeatable). Default: python3 and bash.")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """The kernel is swappable: one client function drives Python and Bash alike."""
+    from kij.errors import KernelFault
+    from kij.lessons import swap as lesson
+    from kij.views import swap as view
+
+    result = lesson.run(kernel, timeout=timeout)
+    show(result, json, view)
+    if result.failed:  # shown with the others; stderr and the exit code say so too
+        raise KernelFault("; ".join(a.error for a in result.answers if a.error and not a.skipped))
+
+
+@app.command(cls=Command)
+def which(
+    kernel: Annotated[str, typer.Option("--kernel", "-k", metavar="NAME",
+                                        help="The Python kernelspec to ask.")] = "python3",
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap."""
+    from kij.lessons import which as lesson
+    from kij.views import which as view
+
+    show(lesson.run(kernel, timeout=timeout), json, view)
+
+
+@app.command(cls=Command)
+def tour(
+    pause: Annotated[bool, typer.Option(
+        "--pause", help="Wait for Enter between lessons and page long ones (only when stdin is a terminal).")] = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Every lesson in order, each with its takeaway; kernels boot ahead in the background."""
+    import sys
+
+    from kij.lessons import tour as lesson
+    from kij.views import tour as view
+
+    waits = pause and sys.stdin.isatty()  # someone is there to press Enter
+    screen = view.Tour(waits=waits, pages=waits and sys.stdout.isatty())
+    view.summary(lesson.run(screen.announce, screen.lesson, screen.between, timeout=timeout,
+                            launching=screen.launching))
+
+
+@app.command(cls=Command)
+def check(
+    step: Annotated[Optional[str], typer.Argument(
+        metavar="STEP", help="The step: 1-7, 03 or 03_sign_and_verify. Without it: list the steps.")] = None,
+    file: Annotated[Optional[Path], typer.Option(
+        "--file", "-f", metavar="FILE", help="Check your own script instead of demos/build/'s.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Build a kernel step by step: check a demos/build step and see what the next one needs."""
+    from kij.errors import UserError
+    from kij.lessons import check as lesson
+    from kij.views import check as view
+
+    if step is None:  # the track itself; asking for the list is not a mistake (exit 0)
+        if file:
+            raise UserError("--file needs a step: kij check N --file mine.py")
+        return show(lesson.steps(), json, view)
+    with view.progress(lesson.find_step(step)) as on_check:
+        result = lesson.run(step, file, on_check=on_check)
+    show(result, json, view)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command(cls=Command)
+def tap(
+    action: Annotated[Optional[str], typer.Argument(
+        metavar="ACTION",
+        help="install | uninstall a kij-tap-KERNEL kernelspec; or, with --follow, the trace FILE to follow.")] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it.")] = False,
+    kernel: Annotated[Optional[str], typer.Option(
+        "--kernel", "-k", metavar="NAME", help="install/uninstall: the kernelspec to put behind the tap.")] = None,
+    connection_file: Annotated[Optional[str], typer.Option(
+        "--connection-file", metavar="FILE",
+        help="--follow: the frontend's connection file; its key lets --follow check signatures itself.")] = None,
+    frames: Annotated[bool, typer.Option("--frames", help="--follow: draw every frame of every message.")] = False,
+    prefix: Annotated[Optional[str], typer.Option(
+        "--prefix", metavar="DIR",
+        help="install/uninstall: the environment prefix (default: this Python's, sys.prefix).")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.
+
+    With no ACTION: which taps are installed and which traces they wrote."""
+    from kij import views
+    from kij.errors import UserError
+    from kij.lessons import tap as lesson
+    from kij.views import tap as view
+
+    if action in ("install", "uninstall"):
+        if follow or connection_file or frames:
+            raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
+        if action == "install":
+            if not kernel:
+                raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
+            result = lesson.install(kernel, prefix)
+            return views.print_json(result) if json else view.render_installed(result)
+        removed = lesson.uninstall(kernel, prefix)
+        return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+    if follow:
+        if json:
+            raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
+        draw = view.Follower(frames=frames)
+        for event in lesson.follow(action, connection_file):
+            draw(event)
+        return
+    if action is not None:
+        raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
+    result = lesson.status()
+    views.print_json(result) if json else view.render_status(result)
