@@ -278,8 +278,8 @@ def render(cap: Capture, compact: bool = False) -> None:
         _timeline(con, records, ids)
         t0 = records[0].t_ms if records else 0.0
         detailed = [r for r in records if _detailed(act, r)]
-        if compact:
-            detailed = [r for r in detailed if r.msg_type == "execute_request"][:1]
+        if compact:  # the execute_request's frames only
+            detailed = [r for r in detailed if act and act.name == "execute" and r.msg_type == "execute_request"][:1]
         if detailed:
             con.print()
         if detailed and act is not None and act.name == "execute":
