@@ -164,11 +164,12 @@ def build_app():
         waits = pause and sys.stdin.isatty()
         view.summary(lesson.run(view.announce, render, view.pause if waits else None, timeout=timeout))
 
-    @app.command(help=COMMANDS["tap"] + " ACTION: install | uninstall (a tap kernelspec in front of --kernel).")
+    @app.command(help=COMMANDS["tap"] + " ACTION: install | uninstall (a tap kernelspec in front of --kernel) "
+                      "| prune (remove every finished trace).")
     def tap(
         action: Annotated[
             Optional[str],
-            typer.Argument(metavar="[install|uninstall|FILE]",
+            typer.Argument(metavar="[install|uninstall|prune|FILE]",
                            help="install / uninstall a kij-tap-KERNEL kernelspec; with --follow, the trace to follow."),
         ] = None,
         follow: Annotated[
@@ -203,6 +204,11 @@ def build_app():
                 return views.print_json(result) if json else view.render_installed(result)
             removed = lesson.uninstall(kernel, prefix)
             return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+        if action == "prune":
+            if follow or connection_file or frames or kernel or prefix:
+                raise UserError("kij tap prune takes no flags: it removes every finished trace (never a live one)")
+            pruned = lesson.prune(older_than_s=None)
+            return views.print_json({"removed": pruned}) if json else view.render_pruned(pruned)
         if follow:
             if json:
                 raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
@@ -211,7 +217,7 @@ def build_app():
                 draw(event)
             return
         if action is not None:
-            raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
+            raise UserError(f"unknown action {action!r}: use install, uninstall, prune, or --follow [FILE]")
         result = lesson.status()
         views.print_json(result) if json else view.render_status(result)
 
