@@ -41,8 +41,8 @@ def describe(info) -> str:
     """One line on a trace: whose it is, and whether its tap is still writing it."""
     who = f"kernel {info.kernel_id}" + (f" ({info.kernel})" if info.kernel else "")
     if info.live:
-        return f"{who} · started {clock(info.started)} · live: its tap proxy is writing it"
-    return f"{who} · finished: its tap exited; last written {clock(info.modified)} ({ago(info.age_s)})"
+        return f"{who} · started {clock(info.started)} · live (its tap proxy is writing it)"
+    return f"{who} · its tap exited · last written {clock(info.modified)}, {ago(info.age_s)}"
 
 
 def render_status(st) -> None:
@@ -70,8 +70,7 @@ def render_status(st) -> None:
             con.print(Text(f"  … and {len(st.traces) - 5} older", style="dim"))
     else:
         con.print("no traces yet: run a cell on a tap kernel")
-    con.print(Text("watch the newest live one: kij tap --follow · remove finished ones: kij tap prune",
-                   style="dim"))
+    con.print(Text("kij tap --follow: the newest live one · kij tap prune: remove finished ones", style="dim"))
 
 
 def render_installed(inst) -> None:
@@ -170,28 +169,37 @@ class Follower:
         self.ids: dict[str, int] = {}
         self.t_of: dict[str, float] = {}  # msg_id → its t_ms
         self.said_legend = False
+        self.said_heading = False
 
     def __call__(self, event) -> None:
         getattr(self, f"_{event.kind}")(event)
 
     def _pruned(self, event) -> None:
+        self._heading()
         render_pruned(event.pruned, self.con, why=" not written for a week")
 
     def _waiting(self, event) -> None:
         from rich.text import Text
 
-        heading(self.con, "kij tap --follow", "your frontend's wire, live")
+        self._heading()
         self.con.print(Text(f"waiting for a live trace in {event.path} — start a tap kernel "
                             "(JupyterLab: \"Python 3 (kij tap)\")", style="dim", overflow="fold"))
         last = event.newest_finished
         if last is not None:
-            self.con.print(Text(f"the newest trace there is a recording ({describe(last)}); "
-                                f"replay it with: kij tap --follow {last.path}", style="dim", overflow="fold"))
+            self.con.print(Text(f"the newest trace there is a recording: {describe(last)}", style="dim",
+                                overflow="fold"))
+            self.con.print(Text(f"replay it: kij tap --follow {last.path}", style="dim", overflow="fold"))
+
+    def _heading(self) -> None:
+        if not self.said_heading:
+            self.said_heading = True
+            heading(self.con, "kij tap --follow", "your frontend's wire, live")
 
     def _file(self, event) -> None:
         from rich.rule import Rule
         from rich.text import Text
 
+        self._heading()
         self.ids.clear()
         self.t_of.clear()
         self.said_legend = False
