@@ -411,6 +411,39 @@ def test_follow_never_shows_a_finished_trace_as_live(tapped, tmp_path):
     assert "execute_request" not in text  # nothing of the recording is drawn as if it were happening
 
 
+def lines_until(proc, wanted: str) -> list[str]:
+    """What a running kij printed, line by line, up to the first line holding wanted."""
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if wanted in line:
+            return seen
+    raise AssertionError(f"kij ended without printing {wanted!r}")
+
+
+def test_follow_goes_on_after_a_restart_without_replaying(sandbox):
+    """A restart ends the proxy (the trace is finished for a moment) and a new proxy
+    continues the same trace: --follow says so, and picks up where it stopped."""
+    km, kc = start()
+    proc = sandbox.runner.popen("tap", "--follow", env={"KIJ_TAP_TRACE": str(sandbox.trace)})
+    try:
+        before = lines_until(proc, "live from here")
+        assert run_cell(kc, "print('before' + ' restart')")["status"] == "ok"
+        before += lines_until(proc, "before restart")
+        km.restart_kernel()
+        kc.wait_for_ready(timeout=60)
+        assert run_cell(kc, "print('after' + ' restart')")["status"] == "ok"
+        after = lines_until(proc, "after restart")
+    finally:
+        stop(km, kc)
+        out, err = interrupt(proc, timeout=15)
+    assert proc.returncode == 130 and no_traceback(err)
+    text = "".join(after)
+    assert "end of the trace: its tap exited" in text and f"watching {sandbox.trace}" in text
+    assert "before restart" not in text  # picked up where it stopped: nothing replayed
+    assert sum("execute_request" in line for line in after) == 1
+
+
 def test_follow_prunes_week_old_finished_traces_and_prune_keeps_live_ones(kij):
     """Traces in the runtime directory: a week-old recording, a fresh one, and one a
     process is writing (this test holds the writer's lock, as a tap proxy does)."""

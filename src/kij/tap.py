@@ -436,6 +436,8 @@ class Tap:
             self.km.start_kernel()
         log(f"started the real {self.kernel_name} kernel, PID {self.kernel_pid}, "
             f"connection file {self.km.connection_file}")
+        log("that file stays until kij tap exits (%connect_info reads it); a client that connects with it "
+            "talks to the real kernel directly, around the tap, and is not recorded")
 
     def guard_kernel_connection_file(self, path: str) -> None:
         """Before the real kernel's connection file exists: a process that removes it

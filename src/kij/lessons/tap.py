@@ -150,9 +150,9 @@ def _candidates() -> list[Path]:
     return [Path(env)] if env else traces()
 
 
-def _newest_live(skip: set[str]) -> Path | None:
+def _newest_live() -> Path | None:
     for path in _candidates():
-        if str(path) not in skip and path.exists() and trace.being_written(path):
+        if path.exists() and trace.being_written(path):
             return path
     return None
 
@@ -168,60 +168,65 @@ def follow(file: str | None = None, connection_file: str | None = None,
            poll: float = FOLLOW_POLL) -> Iterator[Event]:
     """Yield a trace's head and records as they are written.
 
-    With FILE: that trace — a live one until its tap exits, a finished one as a
-    recording (all of it, then "ended"). Without: first prune finished traces older
-    than PRUNE_AFTER_S, then follow the newest *live* trace ($KIJ_TAP_TRACE, else the
-    runtime directory's), and when its tap exits wait for the next live one, forever
-    (the caller stops with Ctrl-C). A finished trace is never shown as if live."""
+    With FILE: that trace. A finished one is a recording: all of it, then "ended".
+    A live one is followed until its tap exits ("ended"), and again from where it
+    stopped if a tap takes it up once more (a restart continues the same trace).
+    Without FILE: first prune finished traces older than PRUNE_AFTER_S, then follow
+    the newest *live* trace ($KIJ_TAP_TRACE, else the runtime directory's), and when
+    its tap exits, whichever trace is live next. Both run until Ctrl-C, except for a
+    recording. A finished trace is never shown as if it were live."""
     key, scheme = None, "hmac-sha256"
     if connection_file:
         from kij.kernel import read_connection_file
 
         info = read_connection_file(connection_file)
         key, scheme = info["key"], info.get("signature_scheme", scheme)
-    if file is not None:
-        fixed = Path(file)
-        if not fixed.exists():
-            raise UserError(f"no such trace file: {fixed}")
+    fixed = Path(file) if file is not None else None
+    if fixed is not None and not fixed.exists():
+        raise UserError(f"no such trace file: {fixed}")
+    if fixed is not None and not trace.being_written(fixed):
         yield from _follow_one(fixed, key, scheme, poll)
         return
-    pruned = prune()
-    if pruned:
-        yield Event("pruned", pruned=pruned)
-    done: set[str] = set()  # traces whose tap exited while we followed them
+    if fixed is None:
+        pruned = prune()
+        if pruned:
+            yield Event("pruned", pruned=pruned)
+    read_up_to: dict[str, int] = {}  # trace → where we stopped when its tap exited
     while True:
-        source = _newest_live(done)
+        source = fixed if fixed is not None and trace.being_written(fixed) else (None if fixed else _newest_live())
         if source is None:
-            yield Event("waiting", path=os.environ.get("KIJ_TAP_TRACE") or str(trace_dir()),
-                        newest_finished=_newest_finished())
+            if fixed is None:
+                yield Event("waiting", path=os.environ.get("KIJ_TAP_TRACE") or str(trace_dir()),
+                            newest_finished=_newest_finished())
             while source is None:
                 time.sleep(poll)
-                source = _newest_live(done)
-        yield from _follow_one(source, key, scheme, poll)
-        done.add(str(source))
+                source = (fixed if trace.being_written(fixed) else None) if fixed else _newest_live()
+        read_up_to[str(source)] = yield from _follow_one(source, key, scheme, poll, read_up_to.get(str(source), 0))
 
 
-def _follow_one(path: Path, key, scheme: str, poll: float) -> Iterator[Event]:
-    """One trace from its first line: records as they come while its tap lives;
-    "caught_up" once the history is out; "ended" when the tap is gone and all is read."""
+def _follow_one(path: Path, key, scheme: str, poll: float, start: int = 0) -> Iterator[Event]:
+    """One trace from byte `start` (0: its head line): records as they come while its
+    tap lives; "caught_up" once the history is out; "ended" when the tap is gone and
+    everything is read. Returns where it stopped."""
     yield Event("file", path=str(path), info=describe(path))
-    pending, first_line, caught_up = "", True, False
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    pending, first_line, caught_up = b"", start == 0, False  # bytes: a line may end mid-character
+    with open(path, "rb") as handle:
+        handle.seek(start)
         while True:
             live = trace.being_written(path)  # before reading: a tap that exits has written its last
             chunk = handle.read()
             if chunk:
                 pending += chunk
-                *lines, pending = pending.split("\n")
+                *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    event = _event(line, first_line, key, scheme)
+                    event = _event(line.decode("utf-8", errors="replace"), first_line, key, scheme)
                     first_line = False
                     if event is not None:
                         yield event
                 continue
             if not live:
                 yield Event("ended", path=str(path), info=describe(path))
-                return
+                return handle.tell() - len(pending)
             if not caught_up:
                 caught_up = True
                 yield Event("caught_up", path=str(path), info=describe(path))

@@ -41,7 +41,7 @@ def describe(info) -> str:
     """One line on a trace: whose it is, and whether its tap is still writing it."""
     who = f"kernel {info.kernel_id}" + (f" ({info.kernel})" if info.kernel else "")
     if info.live:
-        return f"{who} · started {clock(info.started)} · live (its tap proxy is writing it)"
+        return f"{who} · traced since {clock(info.started)} · live (its tap proxy is writing it)"
     return f"{who} · its tap exited · last written {clock(info.modified)}, {ago(info.age_s)}"
 
 
