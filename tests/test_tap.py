@@ -432,6 +432,7 @@ def test_follow_goes_on_after_a_restart_without_replaying(sandbox):
         before += lines_until(proc, "before restart")
         km.restart_kernel()
         kc.wait_for_ready(timeout=60)
+        new_proxy = proxy_pid(km)
         assert run_cell(kc, "print('after' + ' restart')")["status"] == "ok"
         after = lines_until(proc, "after restart")
     finally:
@@ -440,6 +441,7 @@ def test_follow_goes_on_after_a_restart_without_replaying(sandbox):
     assert proc.returncode == 130 and no_traceback(err)
     text = "".join(after)
     assert "end of the trace: its tap exited" in text and f"watching {sandbox.trace}" in text
+    assert "from here a new tap proxy writes this trace" in text and f"proxy PID {new_proxy}" in text
     assert "before restart" not in text  # picked up where it stopped: nothing replayed
     assert sum("execute_request" in line for line in after) == 1
 
@@ -579,6 +581,7 @@ def test_restart_from_the_frontend_replaces_proxy_and_kernel(sandbox):
         assert not alive(old_proxy) and not alive(old_kernel)
         (new_kernel,) = children(proxy_pid(km))
         assert new_kernel != old_kernel
+        new_proxy = proxy_pid(km)
         assert run_cell(kc, "assert 'state' not in dir()")["status"] == "ok"
     finally:
         stop(km, kc)
@@ -586,6 +589,13 @@ def test_restart_from_the_frontend_replaces_proxy_and_kernel(sandbox):
     records = sandbox.records()
     assert [r.seq for r in records] == list(range(len(records)))
     assert sum(1 for r in records if r.msg_type == "shutdown_request") >= 2
+    # and says from which record on the new proxy and kernel wrote it
+    cap = trace.load(sandbox.trace)
+    assert cap.tap["proxy_pid"] == old_proxy and cap.kernel.pid == old_kernel
+    (taken_up,) = cap.tap["continued_by"]
+    assert taken_up["proxy_pid"] == new_proxy and taken_up["kernel_pid"] == new_kernel
+    first_restart = next(r for r in records if r.msg_type == "shutdown_request")
+    assert taken_up["from_seq"] > first_restart.seq
 
 
 def test_the_real_kernels_death_reaches_the_frontend(sandbox):

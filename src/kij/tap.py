@@ -171,7 +171,8 @@ def loopback(ip: str) -> bool:
 class TraceWriter:
     """Appends records to one JSON-lines file. A new file gets the head line first;
     an existing one (the same kernel id after a restart, or a shared KIJ_TAP_TRACE)
-    is continued: seq and t_ms go on from where it stopped."""
+    is continued: seq and t_ms go on from where it stopped, after a line that says
+    which proxy and kernel write from there on (trace.continued_line)."""
 
     def __init__(self, path: Path, head: dict):
         self.path = path
@@ -180,9 +181,9 @@ class TraceWriter:
         self.offset = 0.0 if started is None else max(0.0, head["tap"]["started"] - started)
         self.file = open(path, "a", encoding="utf-8")
         trace.hold_writer_lock(self.file)  # `kij tap --follow`: this trace is live
-        if started is None:
-            self.file.write(json.dumps(head, ensure_ascii=False, default=str) + "\n")
-            self.file.flush()
+        line = head if started is None else trace.continued_line(head)
+        self.file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self.file.flush()
 
     @staticmethod
     def _existing(path: Path) -> tuple[int, float | None]:

@@ -13,8 +13,10 @@ length, and its bytes as text when they are UTF-8, else as hex), the decoded hea
 parent_header, metadata and content, and whether kij's recomputed signature matched.
 The connection key is never written; `key_hint` keeps its first four characters.
 A trace written by the tap proxy says so: its head has a `tap` object (the proxy's
-PID, start time, sockets, the real kernel's connection file and ports), and while a
-proxy still writes to it, it holds a shared lock on the file (`being_written`).
+PID, start time, sockets, the real kernel's connection file and ports); a proxy that
+takes an existing trace up (a restart, or a second kernel sharing $KIJ_TAP_TRACE)
+first writes a `{"continued_by": {...}}` line with its own; and while a proxy still
+writes to it, it holds a shared lock on the file (`being_written`).
 README.md ("The capture format") describes every field.
 """
 
@@ -280,6 +282,9 @@ def parse(text: str) -> Capture:
             raise ValueError(f"line {number} is not JSON") from None
         if isinstance(item, dict) and "channel" in item:
             records.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("continued_by"), dict):
+            taken_up = {**item["continued_by"], "from_seq": len(records)}
+            head.setdefault("tap", {}).setdefault("continued_by", []).append(taken_up)
         elif isinstance(item, dict) and number == 1:
             head = item
         else:
@@ -344,3 +349,13 @@ def being_written(path: str | Path) -> bool:
             return False
     except OSError:
         return False
+
+
+def continued_line(head: dict) -> dict:
+    """The line a tap proxy writes when it takes up an existing trace: who writes from here."""
+    tap, kernel = head.get("tap") or {}, head.get("kernel") or {}
+    return {"continued_by": {
+        "proxy_pid": tap.get("proxy_pid"), "started": tap.get("started"), "kernel": kernel.get("name"),
+        "kernel_pid": kernel.get("pid"), "connection_file": kernel.get("connection_file"),
+        "kernel_connection_file": tap.get("kernel_connection_file"),
+    }}

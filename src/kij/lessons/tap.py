@@ -135,7 +135,7 @@ def status() -> Status:
 
 @dataclass
 class Event:
-    kind: str  # pruned | waiting | file | head | record | caught_up | ended
+    kind: str  # pruned | waiting | file | head | continued | record | caught_up | ended
     path: str = ""
     head: dict | None = None
     record: trace.Record | None = None
@@ -242,6 +242,8 @@ def _event(line: str, first: bool, key, scheme: str) -> Event | None:
         return None  # a line still being written by another process, or not ours
     if not isinstance(item, dict):
         return None
+    if isinstance(item.get("continued_by"), dict):
+        return Event("continued", head=item["continued_by"])
     if "channel" not in item:
         return Event("head", head=item) if first else None
     try:

@@ -152,6 +152,10 @@ def trace_intro(con, cap) -> None:
     if not sockets:
         con.print(Text("(this trace predates the proxy writing down its socket types: ? = not recorded)",
                        style="dim"))
+    for c in tap.get("continued_by") or []:
+        con.print(Text(f"from #{c.get('from_seq')} on, a new tap proxy wrote this trace (a restart, or another "
+                       f"kernel sharing it): {c.get('kernel')} kernel PID {c.get('kernel_pid')} · proxy PID "
+                       f"{c.get('proxy_pid')} · since {clock(c.get('started'))}", style="bold", overflow="fold"))
     if tap.get("kernel_sees_identity"):
         con.print(Text(f"the real kernel sees one more routing frame first, the proxy's identity "
                        f"{tap['kernel_sees_identity']!r}; frames from <IDS|MSG> on are unchanged", style="dim"))
@@ -239,6 +243,15 @@ class Follower:
         self.con.print(Text.assemble("key ", (str(k.get("key_hint")), "bold"),
                                      f" signs every message ({k.get('signature_scheme')}); "
                                      "the trace never holds the key itself"))
+
+    def _continued(self, event) -> None:
+        from rich.text import Text
+
+        c = event.head
+        self.con.print(Text(f"── from here a new tap proxy writes this trace (a restart, or another kernel "
+                            f"sharing it): {c.get('kernel')} kernel PID {c.get('kernel_pid')} · proxy PID "
+                            f"{c.get('proxy_pid')} · since {clock(c.get('started'))} ──", style="bold",
+                            overflow="fold"))
 
     def _legend(self, checked_here: bool) -> None:
         from rich.text import Text
