@@ -170,7 +170,8 @@ def build_app():
         action: Annotated[
             Optional[str],
             typer.Argument(metavar="[install|uninstall|prune|FILE]",
-                           help="install / uninstall a kij-tap-KERNEL kernelspec; with --follow, the trace to follow."),
+                           help="install / uninstall a kij-tap-KERNEL kernelspec; prune: remove finished traces; "
+                                "with --follow, the trace to follow."),
         ] = None,
         follow: Annotated[
             bool, typer.Option("--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it."),

@@ -198,6 +198,8 @@ def follow(file: str | None = None, connection_file: str | None = None,
             if fixed is None:
                 yield Event("waiting", path=os.environ.get("KIJ_TAP_TRACE") or str(trace_dir()),
                             newest_finished=_newest_finished())
+            else:  # its tap exited: a restart takes the same trace up again
+                yield Event("waiting", path=str(fixed), info=describe(fixed))
             while source is None:
                 time.sleep(poll)
                 source = (fixed if trace.being_written(fixed) else None) if fixed else _newest_live()

@@ -186,6 +186,10 @@ class Follower:
         from rich.text import Text
 
         self._heading()
+        if event.info is not None:  # following one FILE whose tap exited
+            self.con.print(Text("waiting for a tap to take this trace up again (a restart does); Ctrl-C ends",
+                                style="dim"))
+            return
         self.con.print(Text(f"waiting for a live trace in {event.path} — start a tap kernel "
                             "(JupyterLab: \"Python 3 (kij tap)\")", style="dim", overflow="fold"))
         last = event.newest_finished
