@@ -421,11 +421,13 @@ def lines_until(proc, wanted: str) -> list[str]:
     raise AssertionError(f"kij ended without printing {wanted!r}")
 
 
-def test_follow_goes_on_after_a_restart_without_replaying(sandbox):
+@pytest.mark.parametrize("named", [False, True], ids=["newest live trace", "FILE"])
+def test_follow_goes_on_after_a_restart_without_replaying(sandbox, named):
     """A restart ends the proxy (the trace is finished for a moment) and a new proxy
     continues the same trace: --follow says so, and picks up where it stopped."""
     km, kc = start()
-    proc = sandbox.runner.popen("tap", "--follow", env={"KIJ_TAP_TRACE": str(sandbox.trace)})
+    args = ("tap", "--follow", str(sandbox.trace)) if named else ("tap", "--follow")
+    proc = sandbox.runner.popen(*args, env={"KIJ_TAP_TRACE": str(sandbox.trace)})
     try:
         before = lines_until(proc, "live from here")
         assert run_cell(kc, "print('before' + ' restart')")["status"] == "ok"
@@ -442,6 +444,8 @@ def test_follow_goes_on_after_a_restart_without_replaying(sandbox):
     text = "".join(after)
     assert "end of the trace: its tap exited" in text and f"watching {sandbox.trace}" in text
     assert "from here a new tap proxy writes this trace" in text and f"proxy PID {new_proxy}" in text
+    if named:
+        assert "waiting for a tap to take this trace up again" in text
     assert "before restart" not in text  # picked up where it stopped: nothing replayed
     assert sum("execute_request" in line for line in after) == 1
 
