@@ -9,6 +9,7 @@ idle, process exit and lines in files — never on sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,11 +28,13 @@ from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
+from rich.console import Console
 
 import test_conformance  # TestPython3Control's samples, reused through the tap
 from conftest import MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers, wait_until
 from kij import trace
 from kij.tap import Recorder, TraceWriter
+from kij.views.frames import _frames
 
 CHROMIUM = chromium_path()
 
@@ -86,16 +89,19 @@ def proxy_pid(km) -> int:
     return km.provisioner.process.pid
 
 
-def children(pid: int) -> list[int]:
-    """PIDs whose parent is pid (from /proc)."""
+def children(pid: int, guard: bool = False) -> list[int]:
+    """PIDs whose parent is pid (from /proc): the real kernel — or, with guard=True,
+    the guard that removes the real kernel's connection file once the proxy is gone."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 stat = (proc / "stat").read_text()
+                is_guard = b"kij-tap-guard" in (proc / "cmdline").read_bytes()
+                zombie = "State:\tZ" in (proc / "status").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "State:\tZ" not in (proc / "status").read_text():
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and not zombie and is_guard == guard:
                 found.append(int(proc.name))
     return found
 
@@ -200,6 +206,18 @@ def test_kij_frames_loads_the_trace(tapped):
     out, err = proc.communicate(timeout=60)                               # shares this sandbox's marker
     assert proc.returncode == 0, err
     assert "execute_request" in out and "execute_reply" in out
+    # the head is the tap's, from what the trace knows: no direct-kernel socket table, no None
+    assert "a kij tap trace" in out and f"PID {proxy_pid(km)}" in out
+    info = kc.kernel_info(reply=True)["content"]  # the kernel's own word, as the trace's kernel_info_reply has it
+    assert f"{info['implementation']} {info['implementation_version']}" in out
+    assert f"protocol {info['protocol_version']}" in out
+    assert "None" not in out.split("1 · captured messages")[0]
+    assert "kij's socket" not in out and "XPUB" in out and "XSUB" in out
+    ports = km.get_connection_info(session=False)
+    shell_row = next(line for line in out.splitlines() if line.startswith("shell "))
+    assert str(ports["shell_port"]) in shell_row
+    real = json.loads(next(sandbox.runtime.glob("kernel-*-tapped.json")).read_text())
+    assert str(real["shell_port"]) in shell_row
 
 
 def test_stdin_finds_the_frontend_through_the_tap(tapped):
@@ -280,6 +298,191 @@ def test_follow_checks_signatures_itself_with_the_connection_file(tapped):
     finally:
         out, err = interrupt(proc, timeout=15)
     assert proc.returncode == 130 and no_traceback(err)
+
+
+def test_connect_info_works_behind_the_tap(tapped):
+    """%connect_info reads the kernel's own connection file: the tap keeps the real
+    kernel's file while it runs (it removes it when it exits: Sandbox.assert_clean)."""
+    sandbox, km, kc = tapped
+    out = []
+    reply = kc.execute_interactive("%connect_info", timeout=30,
+                                   output_hook=lambda msg: out.append(msg["content"].get("text", "")))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    text = "".join(out)
+    shown = json.loads(text[:text.index("\n}") + 2])
+    (real_file,) = sandbox.runtime.glob("kernel-*-tapped.json")
+    assert shown == json.loads(real_file.read_text())  # the real kernel's own ports, behind the proxy
+    assert shown["key"].encode() == km.session.key  # the same key: nothing is re-signed
+    assert shown["shell_port"] != km.get_connection_info()["shell_port"]
+    assert real_file.name in text
+
+
+def test_sigkill_of_the_proxy_leaves_no_connection_file(sandbox):
+    """SIGKILL gives the proxy no chance to clean up: its guard removes the real kernel's
+    connection file, and the real kernel follows its parent out."""
+    km, kc = start()
+    try:
+        pid = proxy_pid(km)
+        (kernel,) = children(pid)
+        (guard,) = children(pid, guard=True)
+        assert list(sandbox.runtime.glob("kernel-*-tapped.json"))
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not alive(guard) and not alive(kernel), timeout=20, what="guard and kernel to go")
+        assert list(sandbox.runtime.glob("kernel-*-tapped.json")) == []
+    finally:
+        stop(km, kc)
+
+
+def test_a_subscription_frame_is_named_for_what_it_is(tapped):
+    """An iopub record going *to* the kernel is a SUB's subscription (0x01 + topic)."""
+    sandbox, km, kc = tapped
+    (sub,) = [r for r in sandbox.records() if r.channel == "iopub" and r.direction == "to_kernel"][:1]
+    assert [f.role for f in sub.frames] == ["subscription"] and sub.frames[0].data == b"\x01"
+    con = Console(record=True, width=80, color_system=None)
+    _frames(con, sub, {}, 0.0)
+    drawn = con.export_text()
+    assert "[0]     1 B subscription" in drawn and "0x01 subscribe · topic '' (every topic)" in drawn
+    assert " ?" not in drawn
+    # a trace written before the role had a name reads the same
+    old = {**dataclasses.asdict(sub), "frames": [{**dataclasses.asdict(sub.frames[0]), "role": "?"}]}
+    assert trace._record(old).frames[0].role == "subscription"
+
+
+def finished_copy(sandbox, tmp_path) -> Path:
+    """A copy of the live trace: the same lines, but no tap holds its lock — a recording."""
+    wait_until(lambda: cell_finished(sandbox.records(), "copied"), timeout=10, what="the cell in the trace")
+    copy = tmp_path / "recording.jsonl"
+    copy.write_text(sandbox.trace.read_text())
+    return copy
+
+
+def test_follow_frames_shows_real_offsets_and_a_recording_ends(tapped, tmp_path):
+    sandbox, km, kc = tapped
+    run_cell(kc, "print('copied'); 3 * 3")
+    copy = finished_copy(sandbox, tmp_path)
+    assert trace.being_written(sandbox.trace) and not trace.being_written(copy)
+    proc = sandbox.runner.popen("tap", "--follow", "--frames", str(copy))
+    out, err = proc.communicate(timeout=60)  # a recording does not grow: it ends by itself
+    assert proc.returncode == 0 and no_traceback(err), err
+    assert "replaying a recording" in out and "its tap exited" in out and "end of the trace" in out
+    records = trace.load(copy).messages
+    request = next(r for r in records if r.msg_type == "execute_request" and "copied" in r.content["code"])
+    reply, _ = between(records, request)
+    offsets = re.findall(r"· \+([0-9.]+) ms", out)
+    assert len(set(offsets)) > 3  # not +0.0 on every message
+    assert f"#{reply.seq} ← shell · execute_reply · +{reply.t_ms - request.t_ms:.1f} ms" in out
+
+
+def test_follow_watches_the_newest_live_trace_and_says_whose(tapped):
+    sandbox, km, kc = tapped
+    proc = sandbox.runner.popen("tap", "--follow", env={"KIJ_TAP_TRACE": str(sandbox.trace)})
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "live from here" in line:
+                break
+    finally:
+        out, err = interrupt(proc, timeout=15)
+    text = "".join(seen)
+    assert proc.returncode == 130 and no_traceback(err)
+    head = json.loads(sandbox.trace.read_text().split("\n", 1)[0])
+    kernel = Path(head["kernel"]["connection_file"]).stem.removeprefix("kernel-")
+    assert f"watching {sandbox.trace}" in text
+    assert f"kernel {kernel} (python3)" in text and "live (its tap proxy is writing it)" in text
+
+
+def test_follow_never_shows_a_finished_trace_as_live(tapped, tmp_path):
+    sandbox, km, kc = tapped
+    run_cell(kc, "print('copied'); 1")
+    copy = finished_copy(sandbox, tmp_path)
+    proc = sandbox.runner.popen("tap", "--follow", env={"KIJ_TAP_TRACE": str(copy)})
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "replay it: kij tap --follow" in line:
+                break
+    finally:
+        out, err = interrupt(proc, timeout=15)
+    text = "".join(seen) + out
+    assert proc.returncode == 130 and no_traceback(err)
+    assert "waiting for a live trace" in text and "the newest trace there is a recording" in text
+    assert "execute_request" not in text  # nothing of the recording is drawn as if it were happening
+
+
+def lines_until(proc, wanted: str) -> list[str]:
+    """What a running kij printed, line by line, up to the first line holding wanted."""
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if wanted in line:
+            return seen
+    raise AssertionError(f"kij ended without printing {wanted!r}")
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["newest live trace", "FILE"])
+def test_follow_goes_on_after_a_restart_without_replaying(sandbox, named):
+    """A restart ends the proxy (the trace is finished for a moment) and a new proxy
+    continues the same trace: --follow says so, and picks up where it stopped."""
+    km, kc = start()
+    args = ("tap", "--follow", str(sandbox.trace)) if named else ("tap", "--follow")
+    proc = sandbox.runner.popen(*args, env={"KIJ_TAP_TRACE": str(sandbox.trace)})
+    try:
+        before = lines_until(proc, "live from here")
+        assert run_cell(kc, "print('before' + ' restart')")["status"] == "ok"
+        before += lines_until(proc, "before restart")
+        km.restart_kernel()
+        kc.wait_for_ready(timeout=60)
+        new_proxy = proxy_pid(km)
+        assert run_cell(kc, "print('after' + ' restart')")["status"] == "ok"
+        after = lines_until(proc, "after restart")
+    finally:
+        stop(km, kc)
+        out, err = interrupt(proc, timeout=15)
+    assert proc.returncode == 130 and no_traceback(err)
+    text = "".join(after)
+    assert "end of the trace: its tap exited" in text and f"watching {sandbox.trace}" in text
+    assert "from here a new tap proxy writes this trace" in text and f"proxy PID {new_proxy}" in text
+    if named:
+        assert "waiting for a tap to take this trace up again" in text
+    assert "before restart" not in text  # picked up where it stopped: nothing replayed
+    assert sum("execute_request" in line for line in after) == 1
+
+
+def test_follow_prunes_week_old_finished_traces_and_prune_keeps_live_ones(kij):
+    """Traces in the runtime directory: a week-old recording, a fresh one, and one a
+    process is writing (this test holds the writer's lock, as a tap proxy does)."""
+    from kij.lessons.tap import PRUNE_AFTER_S
+
+    folder = kij.runtime / "kij-tap"
+    folder.mkdir()
+    head = json.dumps({"format": trace.FORMAT, "kernel": {"name": "python3", "connection_file": "kernel-x.json"},
+                       "tap": {"proxy_pid": 1, "started": 0.0}})
+    old, fresh, live = (folder / f"{name}.jsonl" for name in ("old", "fresh", "live"))
+    for path in (old, fresh, live):
+        path.write_text(head + "\n")
+    os.utime(old, (0, os.path.getmtime(old) - PRUNE_AFTER_S - 60))
+    with open(live, "a") as writer:
+        trace.hold_writer_lock(writer)
+        proc = kij.popen("tap", "--follow", env={"KIJ_TAP_TRACE": ""})  # the runtime directory's traces
+        seen = []
+        try:
+            for line in proc.stdout:
+                seen.append(line)
+                if "live (its tap proxy is writing it)" in line:
+                    break
+        finally:
+            out, err = interrupt(proc, timeout=15)
+        text = "".join(seen)
+        assert proc.returncode == 130 and no_traceback(err)
+        assert "removed 1 finished trace(s) not written for a week" in text and str(old) in text
+        assert f"watching {live}" in text  # the newest live one, though "fresh" is as new
+        assert not old.exists() and fresh.exists()
+        run = kij.run("tap", "prune")
+        assert run.returncode == 0 and str(fresh) in run.stdout and str(live) not in run.stdout
+        assert not fresh.exists() and live.exists()
+    assert kij.run("tap", "prune", "--follow").returncode == 2
 
 
 # --- garbage in, the proxy stays up -----------------------------------------------------
@@ -382,6 +585,7 @@ def test_restart_from_the_frontend_replaces_proxy_and_kernel(sandbox):
         assert not alive(old_proxy) and not alive(old_kernel)
         (new_kernel,) = children(proxy_pid(km))
         assert new_kernel != old_kernel
+        new_proxy = proxy_pid(km)
         assert run_cell(kc, "assert 'state' not in dir()")["status"] == "ok"
     finally:
         stop(km, kc)
@@ -389,6 +593,13 @@ def test_restart_from_the_frontend_replaces_proxy_and_kernel(sandbox):
     records = sandbox.records()
     assert [r.seq for r in records] == list(range(len(records)))
     assert sum(1 for r in records if r.msg_type == "shutdown_request") >= 2
+    # and says from which record on the new proxy and kernel wrote it
+    cap = trace.load(sandbox.trace)
+    assert cap.tap["proxy_pid"] == old_proxy and cap.kernel.pid == old_kernel
+    (taken_up,) = cap.tap["continued_by"]
+    assert taken_up["proxy_pid"] == new_proxy and taken_up["kernel_pid"] == new_kernel
+    first_restart = next(r for r in records if r.msg_type == "shutdown_request")
+    assert taken_up["from_seq"] > first_restart.seq
 
 
 def test_the_real_kernels_death_reaches_the_frontend(sandbox):

@@ -215,7 +215,8 @@ def check(
 def tap(
     action: Annotated[Optional[str], typer.Argument(
         metavar="ACTION",
-        help="install | uninstall a kij-tap-KERNEL kernelspec; or, with --follow, the trace FILE to follow.")] = None,
+        help="install | uninstall a kij-tap-KERNEL kernelspec; prune: remove every finished trace; "
+             "or, with --follow, the trace FILE to follow.")] = None,
     follow: Annotated[bool, typer.Option(
         "--follow", help="Show the newest trace (or FILE) live, like `kij frames`; Ctrl-C ends it.")] = False,
     kernel: Annotated[Optional[str], typer.Option(
@@ -247,6 +248,11 @@ def tap(
             return views.print_json(result) if json else view.render_installed(result)
         removed = lesson.uninstall(kernel, prefix)
         return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+    if action == "prune":
+        if follow or connection_file or frames or kernel or prefix:
+            raise UserError("kij tap prune takes no flags: it removes every finished trace (never a live one)")
+        pruned = lesson.prune(older_than_s=None)
+        return views.print_json({"removed": pruned}) if json else view.render_pruned(pruned)
     if follow:
         if json:
             raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
@@ -255,6 +261,6 @@ def tap(
             draw(event)
         return
     if action is not None:
-        raise UserError(f"unknown action {action!r}: use install, uninstall, or --follow [FILE]")
+        raise UserError(f"unknown action {action!r}: use install, uninstall, prune, or --follow [FILE]")
     result = lesson.status()
     views.print_json(result) if json else view.render_status(result)

@@ -81,6 +81,17 @@ proxy dies (JPY_PARENT_PID), the proxy shuts the real kernel down first. The rea
 kernel itself gets JPY_PARENT_PID = the proxy, so even SIGKILL of the proxy does
 not orphan an ipykernel.
 
+The real kernel's own connection file (kernel-<id>-tapped.json) stays while the
+proxy runs: `%connect_info` in a cell reads it. A proxy that exits in order removes
+it; for a proxy that cannot (SIGKILL), a guard process started before the file is
+written — `sh`, in a session of its own so a signal to the proxy's group misses it —
+waits for the pipe from the proxy to close, which the operating system does
+whenever the proxy ends, and then removes the file.
+
+While a proxy writes a trace it holds a shared lock on the file (flock; the
+operating system drops it when the proxy ends, however it ends): that is how
+`kij tap --follow` tells a live trace from a recording.
+
 The proxy listens on loopback only: a connection file asking for any other address
 is overridden to 127.0.0.1, with a log line saying so.
 """
@@ -109,6 +120,10 @@ from kij.sniffer import address, capture_of
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 ROUTED = ("shell", "control", "stdin")  # ROUTER on the kernel: identities matter
+SOCKETS = {  # channel → (the socket the frontend connects to, the one onto the real kernel)
+    "shell": ("ROUTER", "DEALER"), "control": ("ROUTER", "DEALER"), "stdin": ("ROUTER", "DEALER"),
+    "iopub": ("XPUB", "XSUB"), "hb": ("ROUTER", "DEALER"),
+}
 MONITOR = "inproc://kij-tap-monitor"  # where every device sends its copies
 POLL_S = 0.05  # how often the main thread looks at the kernel process and its parent
 QUIET_S = 0.1  # the relays count as done when nothing has moved for this long ...
@@ -156,7 +171,8 @@ def loopback(ip: str) -> bool:
 class TraceWriter:
     """Appends records to one JSON-lines file. A new file gets the head line first;
     an existing one (the same kernel id after a restart, or a shared KIJ_TAP_TRACE)
-    is continued: seq and t_ms go on from where it stopped."""
+    is continued: seq and t_ms go on from where it stopped, after a line that says
+    which proxy and kernel write from there on (trace.continued_line)."""
 
     def __init__(self, path: Path, head: dict):
         self.path = path
@@ -164,9 +180,10 @@ class TraceWriter:
         self.seq, started = self._existing(path)
         self.offset = 0.0 if started is None else max(0.0, head["tap"]["started"] - started)
         self.file = open(path, "a", encoding="utf-8")
-        if started is None:
-            self.file.write(json.dumps(head, ensure_ascii=False, default=str) + "\n")
-            self.file.flush()
+        trace.hold_writer_lock(self.file)  # `kij tap --follow`: this trace is live
+        line = head if started is None else trace.continued_line(head)
+        self.file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self.file.flush()
 
     @staticmethod
     def _existing(path: Path) -> tuple[int, float | None]:
@@ -273,7 +290,7 @@ class Recorder(threading.Thread):
         if channel == "hb":
             frames = hb_payload(frames)
         elif channel == "iopub" and direction == "to_kernel":
-            note = subscription_note(frames)
+            note = trace.subscription_note(frames)
         self._write(channel, direction, t, frames, note)
 
     def wait_quiet(self) -> None:
@@ -310,15 +327,6 @@ def is_shutdown_request(frames: list[bytes]) -> bool:
         return wire.unpack(wire.split(frames)[1][1]).get("msg_type") == "shutdown_request"
     except (wire.WireError, IndexError, RecursionError):
         return False
-
-
-def subscription_note(frames: list[bytes]) -> str:
-    first = frames[0] if frames else b""
-    kind = {1: "subscribe", 0: "unsubscribe"}.get(first[0] if first else -1)
-    if kind is None:
-        return "not a subscription: passed on to the kernel's XPUB as it came"
-    topic = first[1:].decode("utf-8", "replace")
-    return f"{kind} {topic!r} ('' = every topic): XPUB/XSUB pass subscriptions up to the kernel"
 
 
 # --- the relays: one pyzmq device per channel -----------------------------------------
@@ -379,6 +387,7 @@ class Tap:
         self.context = zmq.Context()
         self.relays: list[Relay] = []
         self.recorder: Recorder | None = None
+        self.guard: subprocess.Popen | None = None
         self.parent_pid = self._parent_pid()
         self._front_ip: str | None = None
 
@@ -417,9 +426,10 @@ class Tap:
         check_kernel_names([self.kernel_name])
         runtime = Path(jupyter_runtime_dir())
         runtime.mkdir(parents=True, exist_ok=True)
+        kernel_file = str(runtime / f"kernel-{kernel_id(self.connection_file)}-tapped.json")
+        self.guard_kernel_connection_file(kernel_file)
         self.km = KernelManager(
-            kernel_name=self.kernel_name, shutdown_wait_time=SHUTDOWN_WAIT,
-            connection_file=str(runtime / f"kernel-{kernel_id(self.connection_file)}-tapped.json"),
+            kernel_name=self.kernel_name, shutdown_wait_time=SHUTDOWN_WAIT, connection_file=kernel_file,
         )
         self.km.load_connection_info({"ip": LOOPBACK, "transport": "tcp", "key": self.key,
                                       "signature_scheme": self.scheme})
@@ -427,26 +437,26 @@ class Tap:
             self.km.start_kernel()
         log(f"started the real {self.kernel_name} kernel, PID {self.kernel_pid}, "
             f"connection file {self.km.connection_file}")
+        log("that file stays until kij tap exits (%connect_info reads it); a client that connects with it "
+            "talks to the real kernel directly, around the tap, and is not recorded")
 
-    def forget_kernel_connection_file(self, timeout: float = 60.0) -> None:
-        """Once the real kernel answers its heartbeat, it has read its connection file
-        and needs it no more (nor does the proxy: a restart is a new proxy). Removing it
-        then means that even SIGKILL of the proxy leaves no connection file behind.
-        The heartbeat is asked directly (not through the relays), so it is not traced."""
-        info = self.km.get_connection_info()
-        hb = self.context.socket(zmq.REQ)
-        hb.setsockopt(zmq.LINGER, 0)
-        hb.connect(address(info, "hb"))
-        try:
-            hb.send(b"kij tap: have you read your connection file?")
-            deadline = time.monotonic() + timeout
-            while not hb.poll(500):
-                if self.kernel_exit_code() is not None or time.monotonic() > deadline:
-                    return  # dead or mute: loop() will see that and say so
-            hb.recv()
-        finally:
-            hb.close()
-        self.km.cleanup_connection_file()
+    def guard_kernel_connection_file(self, path: str) -> None:
+        """Before the real kernel's connection file exists: a process that removes it
+        once this proxy is gone, even by SIGKILL (see the module docstring)."""
+        self.guard = subprocess.Popen(
+            ["/bin/sh", "-c", 'cat >/dev/null; exec rm -f -- "$1"', "kij-tap-guard", path],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the frontend's signal to our process group misses it
+        )
+
+    def release_guard(self) -> None:
+        """Close our end of the guard's pipe: it removes the file (if still there) and exits."""
+        if self.guard is None:
+            return
+        with contextlib.suppress(OSError):
+            self.guard.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.guard.wait(timeout=10)
 
     @property
     def kernel_pid(self) -> int | None:
@@ -469,9 +479,8 @@ class Tap:
         a PUSH for the copies — and a Relay thread that owns the three from then on."""
         front_info = {**self.info, "ip": self.frontend_ip()}
         kernel_info = self.km.get_connection_info(session=False)
-        kinds = {"shell": (zmq.ROUTER, zmq.DEALER), "control": (zmq.ROUTER, zmq.DEALER),
-                 "stdin": (zmq.ROUTER, zmq.DEALER), "iopub": (zmq.XPUB, zmq.XSUB), "hb": (zmq.ROUTER, zmq.DEALER)}
-        for channel, (front_kind, back_kind) in kinds.items():
+        for channel, (front_name, back_name) in SOCKETS.items():
+            front_kind, back_kind = getattr(zmq, front_name), getattr(zmq, back_name)
             sockets = []
             try:
                 front = self._socket(front_kind, SNDHWM=0, RCVHWM=0)  # never drop iopub under a flood
@@ -505,19 +514,20 @@ class Tap:
             ports={ch: self.info.get(f"{ch}_port") for ch in CHANNELS},
             signature_scheme=self.scheme, key_hint=trace.key_hint(self.key), log_readable=False,
         )
-        head = trace.to_document(trace.Capture(kernel=facts, takeaway=(
-            "This is your frontend's own traffic: every request it sent, every reply and broadcast "
-            "the kernel sent back, relayed unchanged by kij tap.")))
-        head.pop("messages")
-        head["tap"] = {
+        tap = {
             "proxy_pid": os.getpid(), "started": self.started,
             "kernel_connection_file": self.km.connection_file,
             "kernel_ports": {ch: self.km.get_connection_info(session=False).get(f"{ch}_port") for ch in CHANNELS},
+            "sockets": {ch: list(kinds) for ch, kinds in SOCKETS.items()},
             "signatures": "checked by the proxy with the connection key as it relayed them",
             "kernel_sees_identity": self.identity.decode(),
             "routing": ("frames as relayed between the proxy's sockets; the real kernel's ROUTER sees one more "
                         "routing frame first (kernel_sees_identity), frames from <IDS|MSG> on are unchanged"),
         }
+        head = trace.to_document(trace.Capture(kernel=facts, tap=tap, takeaway=(
+            "This is your frontend's own traffic: every request it sent, every reply and broadcast "
+            "the kernel sent back, relayed unchanged by kij tap.")))
+        head.pop("messages")
         return head
 
     def start_recorder(self) -> list[Path]:
@@ -595,6 +605,7 @@ class Tap:
         self.context.term()  # blocks until each thread has closed its sockets (fronts linger 1 s)
         for thread in [*self.relays, *([self.recorder] if self.recorder else [])]:
             thread.join(timeout=10)
+        self.release_guard()
 
 
 def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
@@ -619,7 +630,6 @@ def run(connection_file: str, kernel_name: str = DEFAULT_KERNEL) -> int:
         tap.start_kernel()
         tap.start_recorder()
         tap.open_relays()
-        tap.forget_kernel_connection_file()
         return tap.loop()
     except Stop as why:
         log(f"{why}: shutting the {kernel_name} kernel down")

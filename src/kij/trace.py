@@ -1,7 +1,7 @@
 """The capture format: captured messages as plain data, saved and loaded as JSON.
 
-One format for every trace kij writes (`kij frames --save`, later the tap proxy),
-in two spellings that `load` both accepts:
+One format for every trace kij writes (`kij frames --save`, the tap proxy), in two
+spellings that `load` both accepts:
 
 * a JSON document — `{"format": "kij-frames/1", "kernel": {...}, "acts": [...],
   "messages": [record, record, ...], ...}`;
@@ -12,11 +12,17 @@ A record is one multipart message: channel, direction, t_ms, every frame (its ro
 length, and its bytes as text when they are UTF-8, else as hex), the decoded header,
 parent_header, metadata and content, and whether kij's recomputed signature matched.
 The connection key is never written; `key_hint` keeps its first four characters.
+A trace written by the tap proxy says so: its head has a `tap` object (the proxy's
+PID, start time, sockets, the real kernel's connection file and ports); a proxy that
+takes an existing trace up (a restart, or a second kernel sharing $KIJ_TAP_TRACE)
+first writes a `{"continued_by": {...}}` line with its own; and while a proxy still
+writes to it, it holds a shared lock on the file (`being_written`).
 README.md ("The capture format") describes every field.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -33,7 +39,8 @@ ROLES_AFTER_DELIMITER = ["signature", "header", "parent_header", "metadata", "co
 @dataclass
 class Frame:
     index: int
-    role: str  # identity | topic | delimiter | signature | header | parent_header | metadata | content | buffer | heartbeat
+    role: str  # identity | topic | delimiter | signature | header | parent_header | metadata | content | buffer
+    #            heartbeat | subscription (b"\x01" + topic, a SUB asking its PUB) | ? (no delimiter)
     length: int
     text: str | None = None  # the bytes decoded as UTF-8, when they are
     hex: str | None = None  # otherwise, the bytes in hex
@@ -108,6 +115,7 @@ class Capture:
     takeaway: str = ""
     elapsed_ms: float = 0.0
     loaded_from: str | None = None
+    tap: dict | None = None  # set in a tap proxy's trace: the proxy, its sockets, the real kernel's ports
 
 
 # --- from the sniffer to records ----------------------------------------------------
@@ -118,10 +126,12 @@ def key_hint(key: str | bytes) -> str:
     return f"{key[:4]}…" if key else "(empty: signing is off)"
 
 
-def frame_roles(channel: str, frames: list[bytes]) -> list[str]:
+def frame_roles(channel: str, frames: list[bytes], direction: str | None = None) -> list[str]:
     """Name each frame by its place around the <IDS|MSG> delimiter."""
     if channel == "hb":
         return ["heartbeat"] * len(frames)
+    if channel == "iopub" and direction == "to_kernel":  # up an XSUB: a subscription, not a message
+        return ["subscription" if is_subscription(f) else "?" for f in frames]
     try:
         before, after = wire.split(frames)
     except wire.WireError:
@@ -129,6 +139,32 @@ def frame_roles(channel: str, frames: list[bytes]) -> list[str]:
     prefix = "topic" if channel == "iopub" else "identity"
     tail = [ROLES_AFTER_DELIMITER[i] if i < 5 else "buffer" for i in range(len(after))]
     return [prefix] * len(before) + ["delimiter"] + tail
+
+
+# --- iopub subscriptions (what a SUB sends up to its PUB through an XPUB/XSUB pair) ---
+
+
+def is_subscription(frame: bytes) -> bool:
+    """b"\x01" + topic subscribes, b"\x00" + topic unsubscribes (ZeroMQ's XPUB format)."""
+    return bool(frame) and frame[0] in (0, 1)
+
+
+def subscription_text(frame: bytes) -> str:
+    """b"\x01" → "0x01 subscribe · topic '' (every topic)"."""
+    if not is_subscription(frame):
+        return "not a subscription"
+    kind = "subscribe" if frame[0] == 1 else "unsubscribe"
+    topic = frame[1:].decode("utf-8", "replace")
+    return f"0x{frame[0]:02x} {kind} · topic {topic!r}" + (" (every topic)" if not topic else "")
+
+
+def subscription_note(frames: list[bytes]) -> str:
+    first = frames[0] if frames else b""
+    if not is_subscription(first):
+        return "not a subscription: passed on to the kernel's XPUB as it came"
+    kind = "subscribe" if first[0] == 1 else "unsubscribe"
+    topic = first[1:].decode("utf-8", "replace")
+    return f"{kind} {topic!r} ('' = every topic): XPUB/XSUB pass subscriptions up to the kernel"
 
 
 def frame_of(index: int, role: str, data: bytes) -> Frame:
@@ -140,7 +176,7 @@ def frame_of(index: int, role: str, data: bytes) -> Frame:
 
 def record_of(captured, seq: int, act: str | None = None, note: str | None = None) -> Record:
     """A sniffer.Captured → a Record."""
-    roles = frame_roles(captured.channel, captured.frames)
+    roles = frame_roles(captured.channel, captured.frames, captured.direction)
     rec = Record(
         seq=seq, act=act, channel=captured.channel, direction=captured.direction,
         t_ms=round(captured.t * 1000, 3),
@@ -208,6 +244,10 @@ def _build(cls, data):
 def _record(data) -> Record:
     rec = _build(Record, data)
     rec.frames = [_build(Frame, f) for f in rec.frames]
+    if rec.channel == "iopub" and rec.direction == "to_kernel":  # traces written before the role had a name
+        for f in rec.frames:
+            if f.role == "?" and is_subscription(f.data):
+                f.role = "subscription"
     return rec
 
 
@@ -243,6 +283,9 @@ def parse(text: str) -> Capture:
             raise ValueError(f"line {number} is not JSON") from None
         if isinstance(item, dict) and "channel" in item:
             records.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("continued_by"), dict):
+            taken_up = {**item["continued_by"], "from_seq": len(records)}
+            head.setdefault("tap", {}).setdefault("continued_by", []).append(taken_up)
         elif isinstance(item, dict) and number == 1:
             head = item
         else:
@@ -267,3 +310,53 @@ def load(path: str | Path) -> Capture:
         raise UserError(f"{p} is not a kij frames capture ({exc})") from None
     capture.loaded_from = str(p)
     return capture
+
+
+# --- what a trace knows about its kernel, from the traffic itself -------------------
+
+
+def kernel_info_reply(records: list[Record]) -> Record | None:
+    """The first kernel_info_reply in the trace: the kernel's own word on its
+    implementation, language and protocol version (a frontend asks as it connects)."""
+    for rec in records:
+        if rec.msg_type == "kernel_info_reply" and rec.direction == "from_kernel" and isinstance(rec.content, dict):
+            return rec
+    return None
+
+
+# --- live or finished: the writer's lock --------------------------------------------
+
+
+def hold_writer_lock(file) -> None:
+    """A writer that appends while it runs (the tap proxy) holds a shared lock on the
+    file; the operating system drops it when the process ends, however it ends."""
+    import fcntl
+
+    with contextlib.suppress(OSError):
+        fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+
+
+def being_written(path: str | Path) -> bool:
+    """True while some process holds the writer's lock on the file (a live tap)."""
+    import fcntl
+
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
+def continued_line(head: dict) -> dict:
+    """The line a tap proxy writes when it takes up an existing trace: who writes from here."""
+    tap, kernel = head.get("tap") or {}, head.get("kernel") or {}
+    return {"continued_by": {
+        "proxy_pid": tap.get("proxy_pid"), "started": tap.get("started"), "kernel": kernel.get("name"),
+        "kernel_pid": kernel.get("pid"), "connection_file": kernel.get("connection_file"),
+        "kernel_connection_file": tap.get("kernel_connection_file"),
+    }}

@@ -7,13 +7,16 @@ execute_reply, status idle scroll past in the other terminal — your notebook's
 traffic, signed with your notebook's own key, relayed unchanged by a proxy kernel
 (src/kij/tap.py) that sits between JupyterLab and the real kernel.
 
-This module is the side that reads: where the traces are, following the newest one
-as it grows (`follow` yields what arrives; the view draws it), and installing a tap
-kernelspec in front of any other kernelspec.
+This module is the side that reads: where the traces are and which are live (a
+proxy still writes to them — it holds the writer's lock, trace.being_written) or
+finished recordings; following one as it grows (`follow` yields what arrives; the
+view draws it); pruning finished ones; and installing a tap kernelspec in front of
+any other kernelspec.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,10 +29,84 @@ from typing import Iterator
 from kij import trace
 from kij.errors import UserError
 from kij.sniffer import capture_of
-from kij.tap import trace_dir
+from kij.tap import kernel_id, trace_dir
 
 FOLLOW_POLL = 0.1  # seconds between looks at the growing trace (tail -f)
+PRUNE_AFTER_S = 7 * 24 * 3600  # --follow removes finished traces not written for a week
 TAP_PREFIX = "kij-tap-"
+
+
+# --- the traces: which, whose, live or finished ------------------------------------
+
+
+@dataclass
+class TraceInfo:
+    """One trace file and what is true of it now."""
+
+    path: str
+    kernel_id: str  # the frontend's kernel id (its connection file's name), from the head line
+    kernel: str | None  # the kernelspec behind the tap
+    started: float | None  # when the (first) proxy writing it started, from the head line
+    modified: float  # when it was last written
+    live: bool  # a proxy still holds the writer's lock on it
+
+    @property
+    def age_s(self) -> float:
+        return time.time() - self.modified
+
+
+def describe(path: Path) -> TraceInfo:
+    head = _head_of(path)
+    kernel = head.get("kernel") if isinstance(head.get("kernel"), dict) else {}
+    tap = head.get("tap") if isinstance(head.get("tap"), dict) else {}
+    started = tap.get("started")
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        modified = 0.0
+    return TraceInfo(
+        path=str(path), kernel_id=kernel_id(kernel.get("connection_file") or path.name.removesuffix(".jsonl")),
+        kernel=kernel.get("name"), started=started if isinstance(started, (int, float)) else None,
+        modified=modified, live=trace.being_written(path),
+    )
+
+
+def _head_of(path: Path) -> dict:
+    """The trace's head line (the first line, when it is not a record)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            item = json.loads(f.readline())
+    except (OSError, ValueError):
+        return {}
+    return item if isinstance(item, dict) and "channel" not in item else {}
+
+
+def traces() -> list[Path]:
+    """The traces in the runtime directory, newest first."""
+    d = trace_dir()
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.glob("*.jsonl"):
+        try:
+            found.append((p.stat().st_mtime, p))
+        except OSError:  # removed between the listing and the look
+            continue
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def prune(older_than_s: float | None = PRUNE_AFTER_S) -> list[TraceInfo]:
+    """Remove the finished traces in the runtime directory (not written for
+    older_than_s; None: every finished one). A live trace is never removed."""
+    removed = []
+    for path in traces():
+        info = describe(path)
+        if info.live or (older_than_s is not None and info.age_s < older_than_s):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(info)
+    return removed
 
 
 # --- what `kij tap` says without flags ------------------------------------------------
@@ -39,7 +116,7 @@ TAP_PREFIX = "kij-tap-"
 class Status:
     trace_dir: str
     env_trace: str | None
-    traces: list[str] = field(default_factory=list)  # newest first
+    traces: list[TraceInfo] = field(default_factory=list)  # newest first
     kernelspecs: dict[str, str] = field(default_factory=dict)  # tap kernelspecs: name → wrapped kernel
 
 
@@ -50,15 +127,7 @@ def status() -> Status:
         if wrapped is not None:
             specs[name] = wrapped
     return Status(trace_dir=str(trace_dir()), env_trace=os.environ.get("KIJ_TAP_TRACE"),
-                  traces=[str(p) for p in traces()], kernelspecs=specs)
-
-
-def traces() -> list[Path]:
-    """The traces in the runtime directory, newest first."""
-    d = trace_dir()
-    if not d.is_dir():
-        return []
-    return sorted(d.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+                  traces=[describe(p) for p in traces()], kernelspecs=specs)
 
 
 # --- following a trace as it grows ----------------------------------------------------
@@ -66,76 +135,104 @@ def traces() -> list[Path]:
 
 @dataclass
 class Event:
-    kind: str  # waiting | file | head | record
+    kind: str  # pruned | waiting | file | head | continued | record | caught_up | ended
     path: str = ""
     head: dict | None = None
     record: trace.Record | None = None
     checked_here: bool = False  # signature recomputed by --follow itself (key from --connection-file)
+    info: TraceInfo | None = None  # file, caught_up, ended: the trace and whether it is live
+    pruned: list[TraceInfo] = field(default_factory=list)
+    newest_finished: TraceInfo | None = None  # waiting: the latest recording, if any
 
 
-def _default_source() -> Path | None:
+def _candidates() -> list[Path]:
     env = os.environ.get("KIJ_TAP_TRACE")
-    if env:
-        return Path(env)
-    found = traces()
-    return found[0] if found else None
+    return [Path(env)] if env else traces()
+
+
+def _newest_live() -> Path | None:
+    for path in _candidates():
+        if path.exists() and trace.being_written(path):
+            return path
+    return None
+
+
+def _newest_finished() -> TraceInfo | None:
+    for path in _candidates():
+        if path.exists() and not trace.being_written(path):
+            return describe(path)
+    return None
 
 
 def follow(file: str | None = None, connection_file: str | None = None,
            poll: float = FOLLOW_POLL) -> Iterator[Event]:
-    """Yield the trace's head and records as they are written, forever (the caller
-    stops with Ctrl-C). Without FILE: $KIJ_TAP_TRACE, else the newest trace in the
-    runtime directory — and a newer trace (another kernel) when one appears."""
+    """Yield a trace's head and records as they are written.
+
+    With FILE: that trace. A finished one is a recording: all of it, then "ended".
+    A live one is followed until its tap exits ("ended"), and again from where it
+    stopped if a tap takes it up once more (a restart continues the same trace).
+    Without FILE: first prune finished traces older than PRUNE_AFTER_S, then follow
+    the newest *live* trace ($KIJ_TAP_TRACE, else the runtime directory's), and when
+    its tap exits, whichever trace is live next. Both run until Ctrl-C, except for a
+    recording. A finished trace is never shown as if it were live."""
     key, scheme = None, "hmac-sha256"
     if connection_file:
         from kij.kernel import read_connection_file
 
         info = read_connection_file(connection_file)
         key, scheme = info["key"], info.get("signature_scheme", scheme)
-    fixed = Path(file) if file else None
+    fixed = Path(file) if file is not None else None
     if fixed is not None and not fixed.exists():
         raise UserError(f"no such trace file: {fixed}")
-    current: Path | None = None
-    handle = None
-    pending = ""
-    first_line = True
-    waiting_said = False
-    try:
+    if fixed is not None and not trace.being_written(fixed):
+        yield from _follow_one(fixed, key, scheme, poll)
+        return
+    if fixed is None:
+        pruned = prune()
+        if pruned:
+            yield Event("pruned", pruned=pruned)
+    read_up_to: dict[str, int] = {}  # trace → where we stopped when its tap exited
+    while True:
+        source = fixed if fixed is not None and trace.being_written(fixed) else (None if fixed else _newest_live())
+        if source is None:
+            if fixed is None:
+                yield Event("waiting", path=os.environ.get("KIJ_TAP_TRACE") or str(trace_dir()),
+                            newest_finished=_newest_finished())
+            else:  # its tap exited: a restart takes the same trace up again
+                yield Event("waiting", path=str(fixed), info=describe(fixed))
+            while source is None:
+                time.sleep(poll)
+                source = (fixed if trace.being_written(fixed) else None) if fixed else _newest_live()
+        read_up_to[str(source)] = yield from _follow_one(source, key, scheme, poll, read_up_to.get(str(source), 0))
+
+
+def _follow_one(path: Path, key, scheme: str, poll: float, start: int = 0) -> Iterator[Event]:
+    """One trace from byte `start` (0: its head line): records as they come while its
+    tap lives; "caught_up" once the history is out; "ended" when the tap is gone and
+    everything is read. Returns where it stopped."""
+    yield Event("file", path=str(path), info=describe(path))
+    pending, first_line, caught_up = b"", start == 0, False  # bytes: a line may end mid-character
+    with open(path, "rb") as handle:
+        handle.seek(start)
         while True:
-            source = fixed or _default_source()
-            if source is not None and source.exists() and source != current and (
-                    current is None or fixed is not None or _newer(source, current)):
-                if handle is not None:
-                    handle.close()
-                current, handle, pending, first_line = source, open(source, encoding="utf-8", errors="replace"), "", True
-                yield Event("file", path=str(current))
-            if handle is None:
-                if not waiting_said:
-                    waiting_said = True
-                    yield Event("waiting", path=os.environ.get("KIJ_TAP_TRACE") or str(trace_dir()))
-                time.sleep(poll)
-                continue
+            live = trace.being_written(path)  # before reading: a tap that exits has written its last
             chunk = handle.read()
-            if not chunk:
-                time.sleep(poll)
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    event = _event(line.decode("utf-8", errors="replace"), first_line, key, scheme)
+                    first_line = False
+                    if event is not None:
+                        yield event
                 continue
-            pending += chunk
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                event = _event(line, first_line, key, scheme)
-                first_line = False
-                if event is not None:
-                    yield event
-    finally:
-        if handle is not None:
-            handle.close()
-
-
-def _newer(candidate: Path, current: Path) -> bool:
-    try:
-        return candidate.stat().st_mtime > current.stat().st_mtime
-    except OSError:
-        return True
+            if not live:
+                yield Event("ended", path=str(path), info=describe(path))
+                return handle.tell() - len(pending)
+            if not caught_up:
+                caught_up = True
+                yield Event("caught_up", path=str(path), info=describe(path))
+            time.sleep(poll)
 
 
 def _event(line: str, first: bool, key, scheme: str) -> Event | None:
@@ -147,6 +244,8 @@ def _event(line: str, first: bool, key, scheme: str) -> Event | None:
         return None  # a line still being written by another process, or not ours
     if not isinstance(item, dict):
         return None
+    if isinstance(item.get("continued_by"), dict):
+        return Event("continued", head=item["continued_by"])
     if "channel" not in item:
         return Event("head", head=item) if first else None
     try:

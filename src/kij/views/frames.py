@@ -82,6 +82,10 @@ def _intro(con, cap: Capture) -> None:
     if cap.loaded_from:
         con.print(Text(f"no kernel was started: this capture was loaded from {cap.loaded_from}",
                        style="dim", overflow="fold"))
+    if cap.tap is not None:  # a tap proxy's trace: the proxy's sockets, not kij's
+        from kij.views.tap import trace_intro
+
+        return trace_intro(con, cap)
     if k is None:
         return
     who = f"{k.name} kernel" if not k.existing else "an existing kernel (kij leaves it running)"
@@ -172,7 +176,7 @@ def _timeline(con, records: list[Record], ids: dict[str, int]) -> None:
 def _frames(con, rec: Record, ids: dict[str, int], t0: float) -> None:
     """A message frame by frame: index, byte length, role, and as much of it as fits."""
     _line(con, (f"#{rec.seq} {ARROW.get(rec.direction, '?')} {rec.channel}", "bold"), (" · ", ""),
-          (rec.msg_type or rec.channel, "bold"), (f" · {_ms(rec.t_ms - t0)} ms", "dim"))
+          (rec.msg_type or _unnamed(rec), "bold"), (f" · {_ms(rec.t_ms - t0)} ms", "dim"))
     if rec.msg_id:
         parent = []
         if rec.parent_msg_id:
@@ -199,6 +203,10 @@ def _frames(con, rec: Record, ids: dict[str, int], t0: float) -> None:
 
 
 def _preview(frame) -> str:
+    if frame.role == "subscription":
+        from kij.trace import subscription_text
+
+        return subscription_text(frame.data)
     if frame.text is None:
         return "0x" + (frame.hex or "")
     if frame.role == "signature" and len(frame.text) > 16:
