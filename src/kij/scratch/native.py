@@ -138,7 +138,8 @@ class Kernel:
         self.history: list[tuple[int, int, str, str | None]] = []  # (session, line, input, output)
         self.parent: dict = {}  # the execute_request being run, for stream/display messages
         self.payload: list[dict] = []  # what the running cell asks of the frontend (ask_exit)
-        self.aborting = False  # after a failed cell: queued execute_requests are aborted
+        self.queued_behind_error: list[list[bytes]] = []  # shell requests waiting when a cell failed
+        self.aborting = False  # True while those are answered: their execute_requests are aborted
         self.stopping = False
         self.executing = False  # SIGINT raises KeyboardInterrupt only while user code runs
         self.sending = False  # ...and never half-way through a multipart send
@@ -223,7 +224,7 @@ class Kernel:
         try:
             while True:
                 self.dispatch(self.shell, self.shell.recv_multipart(), "shell", SHELL_REQUESTS)
-                if self.aborting:
+                if self.queued_behind_error:
                     self.abort_queued_executes()
         except zmq.ContextTerminated:
             pass
@@ -240,13 +241,18 @@ class Kernel:
         log("shut down")
 
     def abort_queued_executes(self) -> None:
-        """A cell failed: every execute_request already waiting on shell is answered 'aborted'.
+        """A cell failed: the execute_requests that were waiting behind it are answered 'aborted'.
 
         ipykernel does the same, so that a notebook's "Run All" stops at the first
-        error; requests sent after the queue is drained run normally again."""
-        while self.shell.poll(0):
-            self.dispatch(self.shell, self.shell.recv_multipart(), "shell", SHELL_REQUESTS)
-        self.aborting = False
+        error. Other requests among them are answered normally, and requests sent
+        after the failure was reported run normally again."""
+        queued, self.queued_behind_error = self.queued_behind_error, []
+        self.aborting = True
+        try:
+            for frames in queued:
+                self.dispatch(self.shell, frames, "shell", SHELL_REQUESTS)
+        finally:
+            self.aborting = False
 
     def serve_control(self) -> None:
         try:
@@ -336,7 +342,8 @@ class Kernel:
             self.publish("error", failure, msg)
             self.remember(store_history, count, code, None)
             if not silent and content.get("stop_on_error", True):
-                self.aborting = True
+                while self.shell.poll(0):  # taken off the socket before our reply can prompt more
+                    self.queued_behind_error.append(self.shell.recv_multipart())
             return {"status": "error", "execution_count": count, **failure}
         output = None
         if value is not None and not silent:
