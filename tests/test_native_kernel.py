@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -274,11 +275,13 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_jupyter_run_passes_extra_arguments_and_the_kernel_tolerates_them(tmp_path):
+@pytest.mark.parametrize("kernel_name", ["kij-native", "kij-tap"])
+def test_jupyter_run_passes_extra_arguments_and_the_kernel_tolerates_them(tmp_path, kernel_name):
     script = tmp_path / "hello.py"
     script.write_text("print('from jupyter run', 6 * 7)\n")
     jupyter = pathlib.Path(sys.executable).with_name("jupyter")
-    done = subprocess.run([str(jupyter), "run", "--kernel", "kij-native", str(script)],
+    done = subprocess.run([str(jupyter), "run", "--kernel", kernel_name, str(script)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "from jupyter run 42" in done.stdout
+    shutil.rmtree(pathlib.Path(os.environ["JUPYTER_RUNTIME_DIR"]) / "kij-tap", ignore_errors=True)  # its trace, by design
