@@ -25,10 +25,16 @@ session (the ``ask_exit`` payload); cells get ``display()`` and ``clear_output()
 (``JPY_PARENT_PID``) dies. It is not IPython: no magics, no ``!`` shell escapes,
 plain-text tracebacks.
 
+Five threads: the main thread reads shell and runs code (so that SIGINT, which
+Python delivers to the main thread, can interrupt it); a control thread answers
+control requests even while code runs; a heartbeat thread echoes pings; a stream
+thread flushes printed text; a watcher exits if the parent process dies.
+
 The file reads in this order: the signer; the sockets and the wire; the serve loop
 and its threads; one dispatch that wraps every request in busy/idle; the handlers,
 named after their message types (execute_request first); interrupts, all in one
-section; the pure helpers; the entry point.
+section; what a cell is given (sys.stdout/sys.stderr, exit); the pure helpers; the
+entry point.
 
 kij's ``wire`` module is the project's one copy of the signing code; this file
 keeps its own tiny copy (``Signer`` below) so that it stands alone and a learner
@@ -270,9 +276,12 @@ class Kernel:
 
     def flush_streams_periodically(self) -> None:
         """Printed text waits in a buffer; every FLUSH_INTERVAL it leaves as one stream message."""
-        while not self.stopped.wait(FLUSH_INTERVAL):
-            self.stdout.flush()
-            self.stderr.flush()
+        try:
+            while not self.stopped.wait(FLUSH_INTERVAL):
+                self.stdout.flush()
+                self.stderr.flush()
+        except zmq.ContextTerminated:
+            pass  # shutting down: iopub is closing
 
     def watch_parent(self) -> None:
         """Exit when the process that started us dies, as ipykernel does (JPY_PARENT_PID)."""
@@ -576,6 +585,9 @@ class Kernel:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+# ---------------------------------------------------------------- 7. what a cell is given: print() and exit
+
+
 class Stream:
     """sys.stdout / sys.stderr: text waits in a buffer and leaves as one stream message per flush.
 
@@ -631,7 +643,7 @@ class ExitAutocall:
         return "Use exit() or Ctrl-D (i.e. EOF) to exit"
 
 
-# ---------------------------------------------------------------- 7. pure helpers
+# ---------------------------------------------------------------- 8. pure helpers
 
 MISSING = object()
 
