@@ -122,6 +122,11 @@ def probe_user_expressions(km, kc):
     }
 
 
+def probe_trailing_semicolon(km, kc):
+    """`x;` runs but shows no Out[n]; a `;` inside a string or a comment does not count."""
+    return [execute(kc, code) for code in ("6 * 7;", "6 * 7;  # quiet", "'a;'", "6 * 7 # ;")]
+
+
 def probe_allow_stdin_false(km, kc):
     reply, outputs = execute(kc, "input('name? ')", allow_stdin=False)
     return error_of(reply), outputs
@@ -221,7 +226,7 @@ def is_complete_probe(code: str):
     return probe
 
 
-PROBES = [probe_silent, probe_store_history_false, probe_user_expressions, probe_allow_stdin_false,
+PROBES = [probe_silent, probe_store_history_false, probe_trailing_semicolon, probe_user_expressions, probe_allow_stdin_false,
           probe_stop_on_error_default, probe_stop_on_error_false, probe_interrupt_during_input,
           probe_kernel_info_on_control, probe_comm_info, probe_exit, probe_pager,
           *map(is_complete_probe, IS_COMPLETE)]

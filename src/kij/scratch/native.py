@@ -355,7 +355,7 @@ class Kernel:
                     self.queued_behind_error.append(self.shell.recv_multipart())
             return {"status": "error", "execution_count": count, **failure}
         output = None
-        if value is not None and not silent:
+        if value is not None and not silent and not ends_with_semicolon(code):  # `x;` hides Out[n], as in IPython
             self.namespace["_"] = value
             data = mimebundle(value)
             output = data["text/plain"]
@@ -685,6 +685,16 @@ def mimebundle(value) -> dict:
             if isinstance(text, str):
                 data[mime] = text
     return data
+
+
+def ends_with_semicolon(code: str) -> bool:
+    """Whether the cell's last token (comments aside) is `;`."""
+    skip = (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.DEDENT, tokenize.ENDMARKER)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return bool(tokens) and tokens[-1].string == ";"
 
 
 def no_input(prompt: str = "") -> str:
