@@ -15,15 +15,21 @@ bottom and you have read every moving part a Jupyter frontend talks to:
 5. each request is answered on the socket it came in on, wrapped in
    ``status: busy`` / ``status: idle`` on iopub.
 
-Where a frontend can tell, it behaves like ipykernel: after a cell fails, the
-execute_requests already queued behind it are answered ``status: aborted``
-(unless the request said ``stop_on_error: false``); printed output is batched
-into stream messages every 0.2 s and at the end of the cell, partial lines
-included, and iopub never drops a message; ``exit`` asks the frontend to end the
-session (the ``ask_exit`` payload); cells get ``display()`` and ``clear_output()``;
-``name?`` opens the pager; and the kernel exits when the process that started it
-(``JPY_PARENT_PID``) dies. It is not IPython: no magics, no ``!`` shell escapes,
-plain-text tracebacks.
+Where a frontend can tell, it behaves like ipykernel:
+
+- after a cell fails, the execute_requests already queued behind it are answered
+  ``status: aborted`` (unless the failed request said ``stop_on_error: false``);
+- printed output is batched into stream messages every 0.2 s and at the end of
+  the cell, partial lines included; iopub has no high-water mark, so a subscriber
+  slow to read loses nothing;
+- a cell ending in ``;`` shows no result; ``name?`` opens the pager; cells get
+  ``display()`` and ``clear_output()``;
+- ``exit`` sends the ``ask_exit`` payload (the frontend ends the session) and the
+  kernel ends; it also ends when the process that started it (``JPY_PARENT_PID``)
+  dies.
+
+It is not IPython: no magics, no ``!`` shell escapes, plain-text tracebacks, and
+output written below Python (a subprocess, ``os.write(1, ...)``) is not captured.
 
 Five threads: the main thread reads shell and runs code (so that SIGINT, which
 Python delivers to the main thread, can interrupt it); a control thread answers
