@@ -3,7 +3,9 @@
 Two figures per kernel — start-up (process launch to the first kernel_info_reply)
 and execute round trip (median of N `1+1` executes, request sent to status: idle) —
 printed with their ratios. Targets: start-up <= 0.5x ipykernel's; round trip no
-slower. Not a test: numbers depend on the machine; run it and read them.
+slower. A third figure shows output handling: one cell printing 20,000 lines, the
+lines that arrived on iopub, in how many stream messages, and how long until idle.
+Not a test: numbers depend on the machine; run it and read them.
 
     uv run python benchmarks/bench_scratch.py [--starts 5] [--executes 200]
 """
@@ -53,6 +55,34 @@ def time_executes(kernel_name: str, count: int) -> list[float]:
         km.shutdown_kernel()
 
 
+PRINTS = 20_000
+
+
+def time_prints(kernel_name: str) -> tuple[float, int, int]:
+    """One cell printing PRINTS lines: seconds to status: idle, lines received, stream messages."""
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        start = time.perf_counter()
+        msg_id = kc.execute(f"for i in range({PRINTS}):\n    print(i)")
+        text, messages = [], 0
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                text.append(msg["content"]["text"])
+                messages += 1
+            elif msg["content"].get("execution_state") == "idle":
+                return time.perf_counter() - start, "".join(text).count("\n"), messages
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
+
+
 def round_trip(kc) -> float:
     start = time.perf_counter()
     msg_id = kc.execute("1+1")
@@ -73,6 +103,7 @@ def main() -> None:
         startup[label] = [time_startup(name) for _ in range(args.starts)]
     for label, name in KERNELS.items():
         execute[label] = time_executes(name, args.executes)
+    prints = {label: time_prints(name) for label, name in KERNELS.items()}
 
     print(f"start-up to first kernel_info_reply (median of {args.starts})")
     for label in KERNELS:
@@ -84,6 +115,10 @@ def main() -> None:
         print(f"  {label:<12} {statistics.median(execute[label]) * 1000:8.2f} ms")
     ratio = statistics.median(execute["kij-native"]) / statistics.median(execute["ipykernel"])
     print(f"  ratio native/ipykernel: {ratio:.2f}x   (target <= 1.00x)")
+    print(f"one cell printing {PRINTS:,} lines")
+    for label in KERNELS:
+        seconds, lines, messages = prints[label]
+        print(f"  {label:<12} {lines:6,} lines in {messages:5,} stream messages, idle after {seconds * 1000:7.1f} ms")
 
 
 if __name__ == "__main__":

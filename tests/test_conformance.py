@@ -118,3 +118,40 @@ class TestBashControl(jkt.KernelTests):
     completion_samples = [{"text": "fals", "matches": {"false"}}]
     code_generate_error = "false"
     code_display_data = [{"code": "echo '<b>bold</b>' | displayHTML", "mime": "text/html"}]
+
+
+NATIVE_SAMPLES = ("code_hello_world", "code_stderr", "completion_samples", "complete_code_samples",
+                  "incomplete_code_samples", "invalid_code_samples", "code_page_something", "code_generate_error",
+                  "code_execute_result", "code_display_data", "code_history_pattern", "code_inspect_sample",
+                  "code_clear_output")
+
+
+def test_nothing_is_skipped_for_the_native_kernel():
+    """Every sample the suite checks before skipping is given, and every history operation is claimed:
+    the native kernel provides display(), clear_output(), the pager and history by range."""
+    missing = [name for name in NATIVE_SAMPLES if not getattr(TestNativeKernel, name)]
+    assert missing == []
+    assert set(TestNativeKernel.supported_history_operations) == {"tail", "range", "search"}
+
+
+@pytest.mark.parametrize("kernel_name", ["kij-echo", "kij-native"])
+def test_kernelspec_language_matches_kernel_info(kernel_name):
+    """A frontend reads the language from kernel.json before the kernel starts and from
+    kernel_info after; if they disagree (or name no pygments lexer) jupyter_console warns."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+    from pygments.lexers import get_lexer_by_name
+
+    spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    km, kc = start_new_kernel(kernel_name=kernel_name)
+    try:
+        msg_id = kc.kernel_info()
+        reply = kc.get_shell_msg(timeout=10)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=10)
+        language_info = reply["content"]["language_info"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert spec.language == language_info["name"]
+    get_lexer_by_name(language_info.get("pygments_lexer", language_info["name"]))  # raises if none

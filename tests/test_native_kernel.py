@@ -7,11 +7,17 @@ the process itself, with a timeout — never a sleep.
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
 import signal
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+
+from conftest import wait_until
 
 TIMEOUT = 10
 
@@ -123,11 +129,14 @@ def test_input_without_stdin_is_an_error_not_a_hang():
         assert reply["content"]["status"] == "error"
 
 
-def test_silent_execution_publishes_only_status():
+def test_silent_execution_announces_nothing_but_still_shows_output_and_errors():
+    """As ipykernel: no execute_input, no execute_result; printed text and the error still go out."""
     with native_kernel() as (km, kc):
-        reply, outputs = run(kc, "print('hidden')\n1/0", silent=True)
+        reply, outputs = run(kc, "print('shown')\n1/0", silent=True)
         assert reply["content"]["status"] == "error"
-        assert [m["msg_type"] for m in outputs] == ["status"]  # busy; idle ended the collection
+        assert [m["msg_type"] for m in outputs] == ["status", "stream", "error"]  # busy; idle ended it
+        _, outputs = run(kc, "41 + 1", silent=True)
+        assert [m["msg_type"] for m in outputs] == ["status"]
 
 
 def test_execution_count_counts_only_stored_history():
@@ -173,3 +182,106 @@ def test_restart_gives_a_fresh_process_and_namespace():
         assert reply["content"]["ename"] == "NameError"
         with pytest.raises(ProcessLookupError):
             os.kill(int(old_pid), 0)
+
+
+def test_twenty_thousand_prints_all_arrive_in_few_messages_then_idle():
+    """Stream output is batched (as ipykernel's OutStream does) and iopub never drops a message."""
+    with native_kernel() as (km, kc):
+        reply, outputs = run(kc, "for i in range(20000):\n    print(i)")
+        assert reply["content"]["status"] == "ok"  # run() returned: status: idle arrived
+        streams = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"]
+        assert "".join(streams) == "".join(f"{i}\n" for i in range(20000))
+        assert len(streams) < 200, f"{len(streams)} stream messages: output is not batched"
+
+
+def test_a_partial_line_shows_while_the_cell_still_runs():
+    """A progress bar writes no newline: the interval flush must still send it mid-cell."""
+    with native_kernel() as (km, kc):
+        msg_id = kc.execute("import sys, time\nsys.stdout.write('50%')\ntime.sleep(60)")
+        wait_for_stream(kc, "50%")  # arrived while the cell sleeps
+        km.interrupt_kernel()
+        assert kc.get_shell_msg(timeout=TIMEOUT)["parent_header"]["msg_id"] == msg_id
+
+
+def test_queued_executes_are_aborted_after_an_error_and_later_ones_run():
+    with native_kernel() as (km, kc):
+        first = kc.execute("input('go? ')\n1/0", allow_stdin=True)
+        kc.get_stdin_msg(timeout=TIMEOUT)
+        queued = kc.execute("ran = True")
+        kc.input("go")
+        replies = [kc.get_shell_msg(timeout=TIMEOUT) for _ in range(2)]
+        assert [r["parent_header"]["msg_id"] for r in replies] == [first, queued]
+        assert [r["content"]["status"] for r in replies] == ["error", "aborted"]
+        reply, _ = run(kc, "'ran' in dir()")
+        assert reply["content"]["status"] == "ok"
+        assert value_of(kc, "'ran' in dir()") == "False"
+
+
+def test_an_interrupt_traceback_shows_the_cell_not_the_kernel():
+    with native_kernel() as (km, kc):
+        msg_id = kc.execute("import time\nprint('started')\ntime.sleep(60)")
+        wait_for_stream(kc, "started")
+        km.interrupt_kernel()
+        outputs = collect_until_idle(kc, msg_id)
+        error = next(m["content"] for m in outputs if m["msg_type"] == "error")
+        text = "\n".join(error["traceback"])
+        assert "time.sleep(60)" in text
+        assert "on_sigint" not in text and "native.py" not in text, text
+
+
+def test_exit_asks_the_frontend_to_end_the_session_and_the_kernel_ends():
+    km, kc = start_new_kernel(kernel_name="kij-native")
+    try:
+        reply, _ = run(kc, "exit")
+        assert reply["content"]["payload"] == [{"source": "ask_exit", "keepkernel": False}]
+        assert km.provisioner.process.wait(timeout=TIMEOUT) == 0
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_the_kernel_exits_when_its_parent_is_killed(tmp_path):
+    """jupyter_client sets JPY_PARENT_PID; a kernel whose frontend died must not live on."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_SCRIPT], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        kernel_pid = int(parent.stdout.readline())
+    finally:
+        parent.kill()  # SIGKILL: the parent gets no chance to shut its kernel down
+        parent.wait(timeout=TIMEOUT)
+        parent.stdout.close()
+    try:
+        wait_until(lambda: not alive(kernel_pid), timeout=TIMEOUT, what="the orphaned kernel to exit")
+    finally:
+        if alive(kernel_pid):
+            os.kill(kernel_pid, signal.SIGKILL)
+        for leftover in pathlib.Path(os.environ["JUPYTER_RUNTIME_DIR"]).glob("kernel-*.json"):
+            leftover.unlink()  # the killed parent could not remove its connection file
+
+
+PARENT_SCRIPT = """
+import sys, threading
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="kij-native")
+print(km.provisioner.process.pid, flush=True)
+threading.Event().wait()
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in open(f"/proc/{pid}/status").read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("kernel_name", ["kij-native", "kij-tap"])
+def test_jupyter_run_passes_extra_arguments_and_the_kernel_tolerates_them(tmp_path, kernel_name):
+    script = tmp_path / "hello.py"
+    script.write_text("print('from jupyter run', 6 * 7)\n")
+    jupyter = pathlib.Path(sys.executable).with_name("jupyter")
+    done = subprocess.run([str(jupyter), "run", "--kernel", kernel_name, str(script)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "from jupyter run 42" in done.stdout
+    shutil.rmtree(pathlib.Path(os.environ["JUPYTER_RUNTIME_DIR"]) / "kij-tap", ignore_errors=True)  # its trace, by design

@@ -646,7 +646,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kij.tap", description=__doc__.splitlines()[0])
     parser.add_argument("-f", dest="connection_file", required=True, help="the frontend's connection file")
     parser.add_argument("--kernel", default=DEFAULT_KERNEL, help="the kernelspec to start behind the tap")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # jupyter_client appends extra arguments (`jupyter run`: file names)
     try:
         sys.exit(run(args.connection_file, args.kernel))
     except KijError as exc:

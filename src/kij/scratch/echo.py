@@ -28,7 +28,9 @@ class EchoKernel(Kernel):
     implementation_version = "0.1.0"
     language = "echo"
     language_version = "0.1"
-    language_info = {"name": "echo", "mimetype": "text/plain", "file_extension": ".txt"}
+    # "name" must match the kernelspec's "language" (share/jupyter/kernels/kij-echo/kernel.json);
+    # pygments has no "echo" lexer, so frontends that highlight are pointed at plain text.
+    language_info = {"name": "echo", "mimetype": "text/plain", "file_extension": ".txt", "pygments_lexer": "text"}
     banner = "Echo kernel (kij wrapper) - as useful as a parrot"
 
     def __init__(self, **kwargs):
