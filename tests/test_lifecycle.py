@@ -110,7 +110,7 @@ def test_a_kernel_that_loses_the_port_race_is_relaunched_on_new_ports(tmp_path, 
     from kij import kernel
 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
-    with kernel.launched(["python3"]) as (k,):
+    with kernel.started(["python3"], wait=False) as (k,):
         taken = json.loads(open(k.connection_file).read())["shell_port"]
         squatter = socket.socket()
         try:
