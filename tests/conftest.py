@@ -52,6 +52,43 @@ def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def reply_and_iopub(kc, msg_id: str, timeout: float = 30.0, channel: str = "shell",
+                    until_idle: bool = True) -> tuple[dict, list[dict]]:
+    """The tests' one wait for a request sent through a jupyter_client client (plain
+    jupyter_client and pyzmq, so kij's own `await_reply` is not checked by itself): the
+    reply to msg_id on `channel` and, with until_idle, every iopub message the request
+    caused before its `status: idle` (the busy included). Fails the test, saying what
+    never came, after `timeout` seconds."""
+    import zmq
+
+    channels = {channel: getattr(kc, f"{channel}_channel")}
+    if until_idle:
+        channels["iopub"] = kc.iopub_channel
+    poller = zmq.Poller()
+    for ch in channels.values():
+        poller.register(ch.socket, zmq.POLLIN)
+    reply, outputs, idle = None, [], not until_idle
+    deadline = time.monotonic() + timeout
+    while reply is None or not idle:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            missing = [what for what, came in (("the reply", reply), ("the status idle", idle)) if not came]
+            raise AssertionError(f"{' and '.join(missing)} for request {msg_id} did not come within {timeout:g} s")
+        poller.poll(min(200, int(left * 1000) + 1))
+        for name, ch in channels.items():
+            while ch.msg_ready():
+                msg = ch.get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if name == channel:
+                    reply = msg
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+                else:
+                    outputs.append(msg)
+    return reply, outputs
+
+
 @dataclass
 class Run:
     returncode: int
