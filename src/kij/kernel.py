@@ -693,45 +693,70 @@ def started(
 def shutdown(kernels: list[Kernel]) -> None:
     """Shut down the kernels kij started (all at once) and remove their connection files.
 
-    Politely first (shutdown_request to every one), then jupyter_client's
-    finish_shutdown — wait, SIGTERM, SIGKILL — for all of them side by side, so the
-    whole costs one kernel's wait, not the sum. Attached kernels only lose our
-    sockets. Signals are held back meanwhile, so a second Ctrl-C cannot leave a
-    process behind.
+    What jupyter_client's shutdown_kernel does for one kernel, done for all of them
+    side by side, so the whole costs one kernel's wait, not the sum: shutdown_request
+    to every one; then, for those still running after half of SHUTDOWN_WAIT, SIGTERM;
+    after the other half, SIGKILL. kij's own sockets close first, all together too.
+    Attached kernels only lose our sockets. Signals are
+    held back meanwhile, so a second Ctrl-C cannot leave a process behind.
     """
     owned = [k for k in kernels if k.owned]
     interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, Terminated))
     saying = stop_indicator([k.name for k in owned]) if owned and interrupted else contextlib.nullcontext()
     with signals_deferred(), saying:
+        _stop_channels([k.client for k in kernels if k.client is not None])
         for k in owned:
             with contextlib.suppress(Exception):
                 if k.manager.is_alive():
                     k.manager.request_shutdown()
-        finishing = [threading.Thread(target=_finish_shutdown, args=(k,), daemon=True) for k in owned]
-        for thread in finishing:
-            thread.start()
-        for thread in finishing:
-            thread.join()
+        running = _still_running(owned, SHUTDOWN_WAIT / 2)
+        for k in running:
+            with contextlib.suppress(Exception):
+                k.manager.signal_kernel(signal.SIGTERM)
+        for k in _still_running(running, SHUTDOWN_WAIT / 2):
+            with contextlib.suppress(Exception):
+                k.manager._kill_kernel()
         for k in owned:
             with contextlib.suppress(Exception):
-                if k.manager.is_alive():  # a thread that failed: make sure
-                    k.manager._kill_kernel()
+                k.manager.finish_shutdown()  # every process has exited: this reaps it at once
             _cleanup_manager(k.manager)
             with contextlib.suppress(Exception):
                 os.unlink(k.manager.connection_file)
         for k in kernels:
-            if k.client is not None:
-                with contextlib.suppress(Exception):
-                    k.client.stop_channels()
             if k._log_file is not None:
                 k._log_file.close()
 
 
-def _finish_shutdown(kernel: Kernel) -> None:
-    """Wait for one kernel to exit after its shutdown_request; SIGTERM, then SIGKILL it if
-    it does not (jupyter_client's finish_shutdown). Runs in a thread of its own."""
-    with contextlib.suppress(Exception):
-        kernel.manager.finish_shutdown()
+def _stop_channels(clients: list) -> None:
+    """Close these clients' sockets side by side: each one's heartbeat thread may take
+    up to a poll interval (a second, on a dead kernel) to notice it must stop."""
+
+    def stop(client) -> None:
+        with contextlib.suppress(Exception):
+            client.stop_channels()
+
+    stopping = [threading.Thread(target=stop, args=(client,), daemon=True) for client in clients]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
+
+
+def _still_running(kernels: list[Kernel], seconds: float) -> list[Kernel]:
+    """Wait — up to `seconds` for all of them together — for these kernels' processes to
+    exit; return the ones still running."""
+    deadline = time.monotonic() + seconds
+    for k in kernels:
+        process = getattr(k.manager.provisioner, "process", None)
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    running = []
+    for k in kernels:
+        with contextlib.suppress(Exception):
+            if k.manager.is_alive():
+                running.append(k)
+    return running
 
 
 def read_connection_file(path: str | Path) -> dict:
