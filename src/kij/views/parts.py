@@ -78,6 +78,19 @@ def side_by_side(panels: list, min_width: int = 32) -> ByWidth:
     return ByWidth(draw)
 
 
+def wrap_at_spaces(text: Text, width: int) -> Text:
+    """text wrapped at plain spaces only, so a no-break space keeps its two words on
+    one line (rich itself would break at any whitespace, no-break spaces included)."""
+    import textwrap
+
+    pieces, at = [], 0
+    for row in textwrap.wrap(text.plain, width, break_long_words=False, break_on_hyphens=False):
+        start = text.plain.index(row, at)
+        pieces.append(text[start:start + len(row)])
+        at = start + len(row)
+    return Text("\n").join(pieces)
+
+
 def line(*parts) -> Text:
     """One line that is cut with … rather than wrapped when the terminal is narrow."""
     return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

@@ -23,7 +23,7 @@ from kij.lessons.tour import Step, Stop, TourResult
 from kij.lessons.which import WhichResult
 from kij.trace import Capture
 from kij.views import frames, magics, repl_diff, state, swap, which
-from kij.views.parts import lines
+from kij.views.parts import ByWidth, lines, wrap_at_spaces
 
 # The view that draws each lesson's result in the tour, by the result's type.
 DRAW = {
@@ -67,5 +67,6 @@ def next_prompt(next_step: Step) -> Text:
 def summary(result: TourResult) -> RenderableType:
     # no-break spaces: a lesson's name and its time stay on one line
     parts = ", ".join(f"{s.command}\u00a0{s.elapsed_ms / 1000:.1f}\u00a0s" for s in result.stops)
-    return lines([Text(), f"[bold]tour done[/] in {result.elapsed_ms / 1000:.1f} s — {result.kernels_launched} "
-                  f"kernels, all launched up front and shut down at the end [dim]({parts})[/]"])
+    done = Text.from_markup(f"[bold]tour done[/] in {result.elapsed_ms / 1000:.1f} s — {result.kernels_launched} "
+                            f"kernels, all launched up front and shut down at the end [dim]({parts})[/]")
+    return lines([Text(), ByWidth(lambda width: wrap_at_spaces(done, width))])
