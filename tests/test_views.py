@@ -64,6 +64,14 @@ def assert_words_whole(text: str, *sentences: str) -> None:
             assert word in tokens, f"{word!r} (from {sentence[:40]!r}…) is cut or missing:\n{text}"
 
 
+def page(stops, kind, view, width: int):
+    """A lesson's result from the tour, drawn by its view at width (never wider)."""
+    result = stops[kind]
+    text = drawn(view.render(result), width)
+    assert_fits(text, width)
+    return result, text
+
+
 @pytest.fixture(scope="module")
 def stops():
     """One real tour: every lesson's result, by its type."""
@@ -105,9 +113,7 @@ def test_frames(stops, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_state(stops, width):
-    result: StateResult = stops[StateResult]
-    text = drawn(state_view.render(result), width)
-    assert_fits(text, width)
+    result, text = page(stops, StateResult, state_view, width)
     assert_words_whole(text, result.takeaway, "are two independent clients; B attached through the connection file.")
     assert "84" in text and "42" in text and "NameError" in text
     # the restart is drawn where the data says it happened, before the first cell after it
@@ -121,9 +127,7 @@ def test_state(stops, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_repl_diff(stops, width):
-    result: ReplDiffResult = stops[ReplDiffResult]
-    text = drawn(repl_diff_view.render(result), width)
-    assert_fits(text, width)
+    result, text = page(stops, ReplDiffResult, repl_diff_view, width)
     assert "what each layer adds" in text
     for who in result.interpreters:
         assert who.name.split(" (")[0] in text
@@ -132,9 +136,7 @@ def test_repl_diff(stops, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_magics(stops, width):
-    result: MagicsResult = stops[MagicsResult]
-    text = drawn(magics_view.render(result), width)
-    assert_fits(text, width)
+    result, text = page(stops, MagicsResult, magics_view, width)
     assert "%clap" in text and "%%shout" in text
     assert "outputs that matter are equal in both shells" in text
     assert_words_whole(text, result.takeaway)
@@ -143,9 +145,7 @@ def test_magics(stops, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_swap(stops, width):
-    result: SwapResult = stops[SwapResult]
-    text = drawn(swap_view.render(result), width)
-    assert_fits(text, width)
+    result, text = page(stops, SwapResult, swap_view, width)
     for answer in result.answers:
         assert f"kernel = {answer.kernel}" in text
         if not answer.skipped:
@@ -155,9 +155,7 @@ def test_swap(stops, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_which(stops, width):
-    result: WhichResult = stops[WhichResult]
-    text = drawn(which_view.render(result), width)
-    assert_fits(text, width)
+    result, text = page(stops, WhichResult, which_view, width)
     assert "sys.executable unchanged; `which python3` moved" in text
     assert_words_whole(text, result.takeaway, result.rule)
     two_columns = width >= which_view.TABLE_MIN_WIDTH
