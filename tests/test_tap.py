@@ -34,7 +34,7 @@ import test_conformance  # TestPython3Control's samples, reused through the tap
 from conftest import MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers, wait_until
 from kij import trace
 from kij.tap import Recorder, TraceWriter
-from kij.views.frames import _frames
+from kij.views.frames import message_frames
 
 CHROMIUM = chromium_path()
 
@@ -339,7 +339,7 @@ def test_a_subscription_frame_is_named_for_what_it_is(tapped):
     (sub,) = [r for r in sandbox.records() if r.channel == "iopub" and r.direction == "to_kernel"][:1]
     assert [f.role for f in sub.frames] == ["subscription"] and sub.frames[0].data == b"\x01"
     con = Console(record=True, width=80, color_system=None)
-    _frames(con, sub, {}, 0.0)
+    con.print(message_frames(sub, {}, 0.0))
     drawn = con.export_text()
     assert "[0]     1 B subscription" in drawn and "0x01 subscribe · topic '' (every topic)" in drawn
     assert " ?" not in drawn

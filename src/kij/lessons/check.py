@@ -508,3 +508,9 @@ def check_shutdown(process: ScriptProcess) -> str:
     except subprocess.TimeoutExpired:
         raise Failed(f"still running {TIMEOUT:.0f}s after shutdown_reply") from None
     return f"exited with code {code}"
+
+
+def check_flags(step_name: str | None, script: Path | None) -> None:
+    """kij check's flags, refused before anything runs: --file is a script for one step."""
+    if step_name is None and script:
+        raise UserError("--file needs a step: kij check N --file mine.py")

@@ -491,3 +491,12 @@ def _check_default_cell(kernel_name: str) -> None:
 def load(path: str) -> Capture:
     """A capture saved earlier with --save: no kernel involved."""
     return trace.load(path)
+
+
+def check_flags(code: str | None, existing: str | None, save: str | None, load: str | None) -> None:
+    """kij frames' flags, refused before anything boots: --load shows a capture and so
+    takes nothing that runs a cell; --save must be writable before a kernel starts."""
+    if load and (existing or code is not None or save):
+        raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+    if save:
+        trace.check_writable(save)

@@ -346,3 +346,21 @@ def uninstall(kernel: str | None = None, prefix: str | None = None) -> list[str]
             shutil.rmtree(d)
             removed.append(str(d))
     return removed
+
+
+def check_flags(action: str | None, follow: bool, kernel: str | None, connection_file: str | None,
+                frames: bool, prefix: str | None, as_json: bool) -> None:
+    """kij tap's flags, refused before anything happens: each action takes its own."""
+    if action in ("install", "uninstall"):
+        if follow or connection_file or frames:
+            raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
+        if action == "install" and not kernel:
+            raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
+    elif action == "prune":
+        if follow or connection_file or frames or kernel or prefix:
+            raise UserError("kij tap prune takes no flags: it removes every finished trace (never a live one)")
+    elif follow:
+        if as_json:
+            raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
+    elif action is not None:
+        raise UserError(f"unknown action {action!r}: use install, uninstall, prune, or --follow [FILE]")
