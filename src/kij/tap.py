@@ -116,6 +116,7 @@ import zmq
 from zmq.devices import monitored_queue
 
 from kij import trace, wire
+from kij.paths import runtime_dir
 from kij.sniffer import address, capture_of
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
@@ -132,7 +133,6 @@ WRITE_AFTER_QUIET_S = 0.005  # the recorder writes once the wire has been quiet 
 TAKEN_MAX = 1000  # ... or when this many copies wait
 LOOPBACK = "127.0.0.1"
 DEFAULT_KERNEL = "python3"
-SHUTDOWN_WAIT = 2.0
 
 
 def log(text: str) -> None:
@@ -145,9 +145,7 @@ def log(text: str) -> None:
 
 def trace_dir() -> Path:
     """<jupyter runtime dir>/kij-tap: one trace per kernel id."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    return Path(jupyter_runtime_dir()) / "kij-tap"
+    return runtime_dir() / "kij-tap"
 
 
 def kernel_id(connection_file: str | Path) -> str:
@@ -377,7 +375,7 @@ class Tap:
         self.connection_file = connection_file
         self.kernel_name = kernel_name
         self.info = read_connection_file(connection_file)
-        self.key = self.info["key"].encode() if isinstance(self.info["key"], str) else self.info["key"]
+        self.key = wire.key_bytes(self.info["key"])
         self.scheme = self.info.get("signature_scheme", "hmac-sha256")
         self.identity = f"kij-tap-{os.getpid()}".encode()  # the proxy's one identity towards the kernel
         self.t0 = time.monotonic()
@@ -419,12 +417,11 @@ class Tap:
     def start_kernel(self) -> None:
         """The real kernel, on loopback ports of its own, signing with the same key."""
         from jupyter_client.manager import KernelManager
-        from jupyter_core.paths import jupyter_runtime_dir
 
-        from kij.kernel import check_kernel_names, signals_deferred
+        from kij.kernel import SHUTDOWN_WAIT, check_kernel_names, signals_deferred
 
         check_kernel_names([self.kernel_name])
-        runtime = Path(jupyter_runtime_dir())
+        runtime = runtime_dir()
         runtime.mkdir(parents=True, exist_ok=True)
         kernel_file = str(runtime / f"kernel-{kernel_id(self.connection_file)}-tapped.json")
         self.guard_kernel_connection_file(kernel_file)
