@@ -283,6 +283,18 @@ def from_document(doc: dict) -> Capture:
     return cap
 
 
+def _kind(item) -> str | None:
+    """What one line of JSON lines holds: a "record"; "continued" (another writer takes
+    the trace up from here); a "head" (allowed only as the first line); None: no object."""
+    if not isinstance(item, dict):
+        return None
+    if "channel" in item:
+        return "record"
+    if isinstance(item.get("continued_by"), dict):
+        return "continued"
+    return "head"
+
+
 def parse(text: str) -> Capture:
     """A whole document, or JSON lines (an optional head line, then records)."""
     try:
@@ -337,18 +349,6 @@ def load(path: str | Path) -> Capture:
 
 
 # --- JSON lines, one line at a time (a writer taking a trace up, `kij tap --follow`) ---
-
-
-def _kind(item) -> str | None:
-    """What one line of JSON lines holds: a "record"; "continued" (another writer takes
-    the trace up from here); a "head" (allowed only as the first line); None: no object."""
-    if not isinstance(item, dict):
-        return None
-    if "channel" in item:
-        return "record"
-    if isinstance(item.get("continued_by"), dict):
-        return "continued"
-    return "head"
 
 
 @dataclass
