@@ -293,7 +293,8 @@ class Recorder(threading.Thread):
         try:
             record = trace.record_of(capture_of(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
         except Exception as exc:  # noqa: BLE001 — whatever arrived, the relay goes on
-            record = trace.undecoded(channel, direction, t, frames, f"kij could not decode it ({exc.__class__.__name__})")
+            why = f"kij could not decode it ({exc.__class__.__name__})"
+            record = trace.undecoded(channel, direction, t, frames, why)
         for w in self.writers:
             try:
                 w.write(record)
