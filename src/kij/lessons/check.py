@@ -28,6 +28,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
+from kij import wire
 from kij.errors import UserError
 
 TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
@@ -191,7 +192,7 @@ class ScriptProcess:
     def __init__(self, script: Path, connection_file: str, info: dict):
         self.info = info
         self.connection_file = connection_file
-        self.session = Session(key=info["key"].encode() if isinstance(info["key"], str) else info["key"], signature_scheme=info["signature_scheme"])
+        self.session = Session(key=wire.key_bytes(info["key"]), signature_scheme=info["signature_scheme"])
         self.popen = subprocess.Popen([sys.executable, str(script), "-f", connection_file],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       stdin=subprocess.DEVNULL)

@@ -358,16 +358,6 @@ def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
     )
 
 
-def _is_utf8(text: str) -> bool:
-    """False for a command-line argument whose bytes were not UTF-8: Python keeps them
-    as lone surrogates, which no JSON message can carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
         timeout: float = 30.0, kernels: list[Kernel] | None = None,
         tell: Callable[[str], None] | None = None) -> Capture:
@@ -379,7 +369,7 @@ def run(code: str | None = None, kernel_name: str = "python3", existing: str | N
     step fails, the exception carries the steps captured so far as `.capture`."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
-    if code is not None and not _is_utf8(code):
+    if code is not None and not wire.is_utf8(code):
         raise UserError("--code is not UTF-8 text")
     connection_file = _connection_file(existing) if existing else None
     if code is None and not existing and kernels is None:
