@@ -532,11 +532,14 @@ def test_step_one_says_what_reached_iopub(existing, owned, run):
     doc = existing["doc"] if run == "existing" else owned
     info, request_id, records = control_records(doc)
     assert act(doc, "control")["outcome"] == control_outcome(info, request_id, records)
-    for state in ("busy", "idle"):  # the same run, as if that broadcast had not arrived
+    seen = {r.content["execution_state"] for r in records
+            if r.msg_type == "status" and r.parent_msg_id == request_id}
+    for state, other in (("busy", "idle"), ("idle", "busy")):  # as if that broadcast had not arrived
         missing = [r for r in records if (r.content or {}).get("execution_state") != state]
         said = control_outcome(info, request_id, missing)
-        assert f"its {state} did not" in said
         assert f"status {state}" not in said and "busy and idle" not in said
+        if other in seen:  # the real run caught the other one (it misses busy about one run in ten)
+            assert f"its {state} did not" in said
     silent = [r for r in records if r.msg_type != "status"]
     said = control_outcome(info, request_id, silent)
     assert "busy" not in said and "idle" not in said
