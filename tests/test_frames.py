@@ -23,7 +23,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
-from conftest import KijRunner, no_traceback
+from conftest import KijRunner, Run, no_traceback
 
 DELIMITER = b"<IDS|MSG>"
 ANSI = re.compile(r"\x1b\[")
@@ -432,10 +432,19 @@ def test_an_unsigned_kernel_found_by_its_id(kij, tmp_path):
         assert ask(client, "[n for n in globals() if n.startswith('_kij_')]") == "[]"
 
 
+def held_cell(client, flag: Path) -> str:
+    """Another client's cell that runs until the test creates `flag` (so the kernel is
+    busy for exactly as long as the test needs, however slowly kij starts)."""
+    return started_cell(client, f"import os, time\nwhile not os.path.exists({str(flag)!r}):\n"
+                                "    time.sleep(0.05)\nfinished = True")
+
+
 def test_a_busy_kernel_is_waited_for_and_never_interrupted(kij, tmp_path):
     with users_kernel(tmp_path) as (km, client, conn):
-        theirs = started_cell(client, "import time; time.sleep(8); finished = True")
+        flag = tmp_path / "let-it-finish"
+        theirs = held_cell(client, flag)
         run = kij.run("frames", "--existing", str(conn), "--timeout", "3")
+        flag.touch()
         assert run.returncode == 1, run.stderr
         said = " ".join(run.stderr.split())
         assert "busy" in said and "never interrupts" in said and "no kernel is answering" not in said
@@ -446,8 +455,18 @@ def test_a_busy_kernel_is_waited_for_and_never_interrupted(kij, tmp_path):
 
 def test_a_kernel_busy_for_a_while_is_waited_for(kij, tmp_path):
     with users_kernel(tmp_path) as (km, client, conn):
-        theirs = started_cell(client, "import time; time.sleep(5); finished = True")
-        run = kij.run("frames", "--existing", str(conn), "--timeout", "60", "--json")
+        flag = tmp_path / "let-it-finish"
+        theirs = held_cell(client, flag)
+        proc = kij.popen("frames", "--existing", str(conn), "--timeout", "60", "--json")
+        err = ""
+        while "waits up to 60 s" not in " ".join(err.split()):  # kij said it waits: let their cell end
+            line = proc.stderr.readline()
+            assert line, f"kij never said it waits: {err}"
+            err += line
+        flag.touch()
+        out, rest = proc.communicate(timeout=90)
+        kij.assert_clean()
+        run = Run(proc.returncode, out, err + rest)
         assert run.returncode == 0, run.stderr
         said = " ".join(run.stderr.split())
         assert "its shell is busy" in said and "waits up to 60 s" in said
