@@ -561,9 +561,9 @@ def _new_connection_file() -> str:
     """A fresh path in Jupyter's runtime directory, where JupyterLab keeps its own."""
     import uuid
 
-    from jupyter_core.paths import jupyter_runtime_dir
+    from kij.paths import runtime_dir
 
-    runtime = Path(jupyter_runtime_dir())
+    runtime = runtime_dir()
     runtime.mkdir(parents=True, exist_ok=True)
     return str(runtime / f"kernel-kij-{uuid.uuid4().hex[:12]}.json")
 
@@ -784,12 +784,12 @@ def find_connection_file(given: str) -> Path:
     """The connection file `--existing` names: a path, or — as `jupyter console
     --existing` takes it — a file name or kernel id looked up in Jupyter's runtime
     directory (`1234` finds kernel-1234.json, and so does any unique part of an id)."""
-    from jupyter_core.paths import jupyter_runtime_dir
+    from kij.paths import runtime_dir
 
     path = Path(given).expanduser()
     if path.exists() or path.parent != Path("."):  # a path: read_connection_file judges it
         return path
-    runtime = Path(jupyter_runtime_dir())
+    runtime = runtime_dir()
     for name in (given, f"{given}.json", f"kernel-{given}.json"):
         if (runtime / name).is_file():
             return runtime / name

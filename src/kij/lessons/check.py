@@ -28,6 +28,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
+from kij import wire
 from kij.errors import UserError
 from kij.kernel import Exchange, await_reply, poll_channels
 
@@ -194,7 +195,7 @@ class ScriptProcess:
     def __init__(self, script: Path, connection_file: str, info: dict):
         self.info = info
         self.connection_file = connection_file
-        self.session = Session(key=info["key"].encode() if isinstance(info["key"], str) else info["key"], signature_scheme=info["signature_scheme"])
+        self.session = Session(key=wire.key_bytes(info["key"]), signature_scheme=info["signature_scheme"])
         self.popen = subprocess.Popen([sys.executable, str(script), "-f", connection_file],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       stdin=subprocess.DEVNULL)
@@ -517,3 +518,9 @@ def check_shutdown(process: ScriptProcess) -> str:
     except subprocess.TimeoutExpired:
         raise Failed(f"still running {TIMEOUT:.0f}s after shutdown_reply") from None
     return f"exited with code {code}"
+
+
+def check_flags(step_name: str | None, script: Path | None) -> None:
+    """kij check's flags, refused before anything runs: --file is a script for one step."""
+    if step_name is None and script:
+        raise UserError("--file needs a step: kij check N --file mine.py")

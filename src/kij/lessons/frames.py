@@ -339,16 +339,6 @@ def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
     )
 
 
-def _is_utf8(text: str) -> bool:
-    """False for a command-line argument whose bytes were not UTF-8: Python keeps them
-    as lone surrogates, which no JSON message can carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @timed
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
         timeout: float = 30.0, tell: Callable[[str], None] | None = None) -> Capture:
@@ -359,7 +349,7 @@ def run(code: str | None = None, kernel_name: str = "python3", existing: str | N
     step fails, the exception carries the steps captured so far as `.capture`."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
-    if code is not None and not _is_utf8(code):
+    if code is not None and not wire.is_utf8(code):
         raise UserError("--code is not UTF-8 text")
     connection_file = _connection_file(existing) if existing else None
     if code is None and not existing:
@@ -468,3 +458,12 @@ def _check_default_cell(kernel_name: str) -> None:
 def load(path: str) -> Capture:
     """A capture saved earlier with --save: no kernel involved."""
     return trace.load(path)
+
+
+def check_flags(code: str | None, existing: str | None, save: str | None, load: str | None) -> None:
+    """kij frames' flags, refused before anything boots: --load shows a capture and so
+    takes nothing that runs a cell; --save must be writable before a kernel starts."""
+    if load and (existing or code is not None or save):
+        raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+    if save:
+        trace.check_writable(save)

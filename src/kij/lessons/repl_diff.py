@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from kij import wire
 from kij.errors import UserError
 from kij.kernel import Kernel, signals_deferred, started, timed
 
@@ -173,21 +174,11 @@ def snippet_from(code: str | None = None, file: str | Path | None = None) -> str
             raise UserError(f"{path} is not UTF-8 text") from None
     if code is None:
         return SNIPPET
-    if not is_utf8(code):
+    if not wire.is_utf8(code):
         raise UserError("--code is not UTF-8 text")
     if not code.strip():
         raise UserError("the snippet is empty: nothing to feed the interpreters")
     return code if code.endswith("\n") else code + "\n"
-
-
-def is_utf8(text: str) -> bool:
-    """False for a command-line argument whose bytes were not UTF-8 (Python keeps
-    them as lone surrogates, which no interpreter or JSON message can carry)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # --- the three subprocesses ---------------------------------------------------------

@@ -40,6 +40,7 @@ class Step:
     output: str | None  # the execute_result text, if any
     error: str | None  # "NameError: name 'secret' is not defined", if any
     elapsed_ms: float
+    restarted: bool = False  # the first cell after the kernel restarted (a new process)
 
 
 @dataclass
@@ -85,5 +86,6 @@ def run(kernel_name: str = "python3", timeout: float = 30.0) -> StateResult:
         result.pid_before_restart = steps[0].kernel_pid
         kernel.restart()
         steps.append(_step("cell 2 again", "client A", kernel, CELL_2, timeout))
+        steps[-1].restarted = True
         result.pid_after_restart = steps[-1].kernel_pid
     return result
