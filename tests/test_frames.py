@@ -23,7 +23,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
-from conftest import KijRunner, Run, no_traceback
+from conftest import KijRunner, Run, no_traceback, reply_and_iopub
 
 DELIMITER = b"<IDS|MSG>"
 ANSI = re.compile(r"\x1b\[")
@@ -401,10 +401,7 @@ def started_cell(client, code: str) -> str:
 
 
 def reply_to(client, msg_id: str, timeout: float = 60) -> dict:
-    while True:
-        msg = client.get_shell_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") == msg_id:
-            return msg["content"]
+    return reply_and_iopub(client, msg_id, timeout, until_idle=False)[0]["content"]
 
 
 def test_an_unsigned_kernel_found_by_its_id(kij, tmp_path):

@@ -31,7 +31,8 @@ from jupyter_client.session import Session
 from rich.console import Console
 
 import test_conformance  # TestPython3Control's samples, reused through the tap
-from conftest import MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers, wait_until
+from conftest import (MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers,
+                      reply_and_iopub, wait_until)
 from kij import trace
 from kij.tap import Recorder, TraceWriter
 from kij.views.frames import message_frames
@@ -115,10 +116,7 @@ def alive(pid: int) -> bool:
 
 def shell_reply(kc, msg_id: str, timeout: float = 15) -> dict:
     """The shell reply to msg_id (wait_for_ready may leave a late kernel_info_reply queued)."""
-    reply = kc.get_shell_msg(timeout=timeout)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kc.get_shell_msg(timeout=timeout)
-    return reply
+    return reply_and_iopub(kc, msg_id, timeout, until_idle=False)[0]
 
 
 def run_cell(kc, code: str, timeout: float = 30) -> dict:

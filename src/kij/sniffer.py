@@ -19,12 +19,12 @@ time and channel, exactly as the bytes travelled:
     with Sniffer(connection_info) as sn:
         sn.wait_for_iopub()                               # kernel_info on control
         req = sn.request("shell", "execute_request", {...})
-        reply = sn.recv_until(lambda c: c.channel == "shell" and c.parent_id == req.msg_id, 10)
+        done = await_reply(sn.poll, req.msg_id, "execute_reply", 10)   # reply + idle
         echo = sn.ping(b"hello")
         sn.capture                                        # every frame, both ways
 
-Waiting is on sockets with a deadline, never sleeping; a `watchdog` callable (e.g.
-"raise if the kernel process is gone") runs between poll slices.
+Waiting is on sockets with a deadline, never sleeping, through kij's one
+send-and-wait, `kij.kernel.await_reply`, fed by `Sniffer.poll`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 
 from kij import wire
+from kij.kernel import await_reply, until_live
 
 CHANNELS = ("shell", "control", "stdin", "iopub")  # the signed, JSON-speaking ones
 POLL_MS = 200
@@ -99,15 +99,13 @@ def address(info: dict, port_name: str) -> str:
 class Sniffer:
     """kij's five sockets on one kernel, recording every frame."""
 
-    def __init__(self, connection_info: dict, watchdog: Callable[[], None] | None = None,
-                 username: str = "kij"):
+    def __init__(self, connection_info: dict, username: str = "kij"):
         self.info = connection_info
         self.key = connection_info.get("key", b"")
         self.scheme = connection_info.get("signature_scheme", "hmac-sha256")
         self.session = uuid.uuid4().hex
         self.identity = f"kij-{self.session[:8]}".encode()
         self.username = username
-        self.watchdog = watchdog
         self.capture: list[Captured] = []
         self.sockets: dict = {}
         self._context = None
@@ -179,30 +177,28 @@ class Sniffer:
 
     # -- receiving --
 
-    def recv_until(self, predicate: Callable[[Captured], bool], timeout: float) -> Captured | None:
-        """Record everything arriving on shell/control/stdin/iopub until a message
-        matches predicate (returned) or timeout seconds pass (None)."""
+    def poll(self, timeout_ms: int) -> list[Captured]:
+        """Wait up to timeout_ms for shell/control/stdin/iopub; record and return
+        everything that arrived."""
         import zmq
 
         poller = zmq.Poller()
         for channel in CHANNELS:
             poller.register(self.sockets[channel], zmq.POLLIN)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            if self.watchdog is not None:
-                self.watchdog()
-            ready = dict(poller.poll(min(POLL_MS, max(1, int(left * 1000)))))
-            for channel in CHANNELS:
-                sock = self.sockets[channel]
-                if sock not in ready:
-                    continue
-                while sock.poll(0, zmq.POLLIN):
-                    got = self._record(channel, "from_kernel", sock.recv_multipart())
-                    if predicate(got):
-                        return got
+        ready = dict(poller.poll(timeout_ms))
+        got = []
+        for channel in CHANNELS:
+            sock = self.sockets[channel]
+            while sock in ready and sock.poll(0, zmq.POLLIN):
+                got.append(self._record(channel, "from_kernel", sock.recv_multipart()))
+        return got
+
+    def exchange(self, channel: str, msg_type: str, content: dict, timeout: float, **options):
+        """Send a request (see `request`) and wait for its reply and `status: idle`
+        (`kij.kernel.await_reply`, whose options pass through); returns (request, Exchange)."""
+        request = self.request(channel, msg_type, content)
+        reply_type = msg_type.replace("_request", "_reply")
+        return request, await_reply(self.poll, request.msg_id, reply_type, timeout, channel, **options)
 
     def wait_for_iopub(self, timeout: float = 10.0) -> Captured:
         """Ask kernel_info on control until our SUB socket is provably subscribed.
@@ -213,32 +209,11 @@ class Sniffer:
         next) — or, when no `busy` was seen either, the kernel's `iopub_welcome`, sent
         to each new subscriber by kernels that implement it. Returns the reply.
         """
-        deadline = time.monotonic() + timeout
-        welcomed = False
-        while time.monotonic() < deadline:
-            req = self.request("control", "kernel_info_request", {})
-            reply = None
-            busy = idle = False
-            ask_again = min(deadline, time.monotonic() + 1.0)
-            while not (reply and (idle or (welcomed and not busy))):
-                got = self.recv_until(
-                    lambda c: c.msg_type == "iopub_welcome"
-                    or (c.parent_id == req.msg_id and (c.channel == "control" or c.msg_type == "status")),
-                    ask_again - time.monotonic(),
-                )
-                if got is None:
-                    break
-                if got.msg_type == "iopub_welcome":
-                    welcomed = True
-                elif got.channel == "control":
-                    reply = got
-                elif got.content.get("execution_state") == "busy":
-                    busy = True
-                elif got.content.get("execution_state") == "idle":
-                    idle = True
-            else:
-                return reply
-        raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
+        exchange = until_live(lambda: self.request("control", "kernel_info_request", {}).msg_id,
+                              self.poll, timeout, "control", accept_welcome=True)
+        if exchange is None:
+            raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
+        return exchange.reply
 
     def ping(self, payload: bytes, timeout: float = 5.0) -> Captured | None:
         """Send raw bytes to the heartbeat; return the echo, or None if none came."""

@@ -30,6 +30,7 @@ from jupyter_client.session import Session
 
 from kij import wire
 from kij.errors import UserError
+from kij.kernel import Exchange, await_reply, poll_channels
 
 TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
 
@@ -157,6 +158,8 @@ def run_one(name: str, check: Callable, process: "ScriptProcess") -> Check:
         return Check(name, False, str(failure))
     except queue.Empty:
         return Check(name, False, f"no answer within {TIMEOUT:.0f}s" + exited(process))
+    except Unanswered as missing:
+        return Check(name, False, f"{missing} within {TIMEOUT:.0f}s" + exited(process))
     except Exception as error:  # the learner's process can misbehave in any way; report it
         return Check(name, False, f"{type(error).__name__}: {error}")
 
@@ -333,35 +336,41 @@ def started_client(process: ScriptProcess) -> BlockingKernelClient:
     return process.client
 
 
-def reply_to(channel_get, msg_id: str) -> dict:
-    while True:
-        msg = channel_get(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") == msg_id:
-            return msg
+class Unanswered(Exception):
+    """What the learner's process never sent back: "no kernel_info_reply", …"""
 
 
-def iopub_until_idle(kc: BlockingKernelClient, msg_id: str) -> list[dict]:
-    """Every iopub message for msg_id, through status: idle (busy first)."""
-    seen = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        seen.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return seen
+def answered(kc: BlockingKernelClient, msg_id: str, reply_type: str, channel: str = "shell",
+             need_idle: bool = False) -> Exchange:
+    """Wait for the reply to a request just sent (and, with need_idle, its `status: idle`):
+    kij's one send-and-wait, `kij.kernel.await_reply`, on the learner's process."""
+    channels = (channel, "iopub") if need_idle else (channel,)
+    exchange = await_reply(lambda ms: poll_channels(kc, ms, channels), msg_id, reply_type, TIMEOUT,
+                           channel, need_idle=need_idle)
+    if exchange.reply is None or (need_idle and not exchange.idle):
+        raise Unanswered(exchange.missing(need_idle))
+    return exchange
+
+
+def reply_to(kc: BlockingKernelClient, msg_id: str, reply_type: str, channel: str = "shell") -> dict:
+    """The reply to a request just sent."""
+    return answered(kc, msg_id, reply_type, channel).reply.msg
+
+
+def iopub_of(exchange: Exchange) -> list[dict]:
+    """Every iopub message for the request, in order, through its status: idle."""
+    return [m.msg for m in exchange.messages if m.channel == "iopub"]
 
 
 def check_kernel_info_shell(process: ScriptProcess) -> str:
     kc = started_client(process)
     kc.wait_for_ready(timeout=TIMEOUT)  # kernel_info until a reply and an iopub message arrive
-    msg_id = kc.kernel_info()
-    reply = reply_to(kc.get_shell_msg, msg_id)
-    content = reply["content"]
+    exchange = answered(kc, kc.kernel_info(), "kernel_info_reply", need_idle=True)
+    content = exchange.reply.content
     missing = [k for k in ("protocol_version", "implementation", "language_info", "banner") if k not in content]
     if missing or content.get("status") != "ok":
         raise Failed(f"reply lacks {missing or 'status: ok'}: {content}")
-    states = [m["content"].get("execution_state") for m in iopub_until_idle(kc, msg_id) if m["msg_type"] == "status"]
+    states = [m["content"].get("execution_state") for m in iopub_of(exchange) if m["msg_type"] == "status"]
     if states[:1] != ["busy"]:
         raise Failed(f"iopub status for the request went {states}, expected busy then idle")
     return f"{content['implementation']} speaks protocol {content['protocol_version']}; iopub busy → idle"
@@ -371,7 +380,7 @@ def check_kernel_info_control(process: ScriptProcess) -> str:
     kc = started_client(process)
     msg = kc.session.msg("kernel_info_request", {})
     kc.control_channel.send(msg)
-    reply = reply_to(kc.get_control_msg, msg["header"]["msg_id"])
+    reply = reply_to(kc, msg["header"]["msg_id"], "kernel_info_reply", "control")
     if reply["msg_type"] != "kernel_info_reply":
         raise Failed(f"got {reply['msg_type']} on control")
     return "kernel_info_reply on control"
@@ -402,9 +411,8 @@ def check_forgery_ignored(process: ScriptProcess) -> str:
 
 
 def execute(kc: BlockingKernelClient, code: str, **options) -> tuple[dict, list[dict]]:
-    msg_id = kc.execute(code, **options)
-    reply = reply_to(kc.get_shell_msg, msg_id)
-    return reply, iopub_until_idle(kc, msg_id)
+    exchange = answered(kc, kc.execute(code, **options), "execute_reply", need_idle=True)
+    return exchange.reply.msg, iopub_of(exchange)
 
 
 def of_type(messages: list[dict], msg_type: str) -> list[dict]:
@@ -449,13 +457,13 @@ def check_error(process: ScriptProcess) -> str:
 
 def check_friends(process: ScriptProcess) -> str:
     kc = started_client(process)
-    matches = reply_to(kc.get_shell_msg, kc.complete("pri"))["content"].get("matches", [])
+    matches = reply_to(kc, kc.complete("pri"), "complete_reply")["content"].get("matches", [])
     if "print" not in matches:
         raise Failed(f"complete 'pri' gave {matches[:10]}")
-    found = reply_to(kc.get_shell_msg, kc.inspect("print"))["content"]
+    found = reply_to(kc, kc.inspect("print"), "inspect_reply")["content"]
     if not found.get("found") or "text/plain" not in found.get("data", {}):
         raise Failed(f"inspect 'print' gave {found}")
-    verdicts = {code: reply_to(kc.get_shell_msg, kc.is_complete(code))["content"].get("status")
+    verdicts = {code: reply_to(kc, kc.is_complete(code), "is_complete_reply")["content"].get("status")
                 for code in ("x = 1", "def f():", "1 +* 2")}
     if list(verdicts.values()) != ["complete", "incomplete", "invalid"]:
         raise Failed(f"is_complete said {verdicts}")
@@ -470,7 +478,7 @@ def check_interrupt(process: ScriptProcess) -> str:
         if msg["msg_type"] == "stream" and "started" in msg["content"]["text"]:
             break
     process.popen.send_signal(2)  # SIGINT, as jupyter_client's signal-mode interrupt does
-    reply = reply_to(kc.get_shell_msg, msg_id)
+    reply = reply_to(kc, msg_id, "execute_reply")
     if reply["content"].get("ename") != "KeyboardInterrupt":
         raise Failed(f"after SIGINT the reply was {reply['content'].get('status')} {reply['content'].get('ename')}")
     return "time.sleep(60) ended in KeyboardInterrupt"
@@ -483,7 +491,8 @@ def check_stdin(process: ScriptProcess) -> str:
     if request["msg_type"] != "input_request":
         raise Failed(f"expected input_request on stdin, got {request['msg_type']}")
     kc.input("ada")
-    results = [m["content"]["data"]["text/plain"] for m in of_type(iopub_until_idle(kc, msg_id), "execute_result")]
+    iopub = iopub_of(answered(kc, msg_id, "execute_reply", need_idle=True))
+    results = [m["content"]["data"]["text/plain"] for m in of_type(iopub, "execute_result")]
     if results != ["'ADA'"]:
         raise Failed(f"input() returned something else: {results}")
     return "input_request out, input_reply back"
@@ -492,7 +501,7 @@ def check_stdin(process: ScriptProcess) -> str:
 def check_history(process: ScriptProcess) -> str:
     kc = started_client(process)
     execute(kc, "history_marker = 1")
-    reply = reply_to(kc.get_shell_msg, kc.history(hist_access_type="tail", n=3, output=False, raw=True))
+    reply = reply_to(kc, kc.history(hist_access_type="tail", n=3, output=False, raw=True), "history_reply")
     sources = [entry[2] for entry in reply["content"].get("history", [])]
     if "history_marker = 1" not in sources:
         raise Failed(f"tail of history was {sources}")
@@ -503,7 +512,7 @@ def check_shutdown(process: ScriptProcess) -> str:
     kc = started_client(process)
     msg = kc.session.msg("shutdown_request", {"restart": False})
     kc.control_channel.send(msg)
-    reply_to(kc.get_control_msg, msg["header"]["msg_id"])
+    reply_to(kc, msg["header"]["msg_id"], "shutdown_reply", "control")
     try:
         code = process.popen.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -43,7 +43,7 @@ from typing import IO, Iterator
 
 from kij import wire
 from kij.errors import UserError
-from kij.kernel import Kernel, ready, signals_deferred, using
+from kij.kernel import Kernel, signals_deferred, started, timed
 
 SNIPPET = "2 + 2\n_ * 10\n_1 + _2\nimport math\nmath.sqrt(-1)\n"
 
@@ -438,16 +438,11 @@ def conclude(result: ReplDiffResult, script: Interpreter, repl: Interpreter,
 # --- the lesson ---------------------------------------------------------------------
 
 
-def run(
-    snippet: str = SNIPPET,
-    kernel_name: str = "python3",
-    timeout: float = 30.0,
-    kernels: list[Kernel] | None = None,
-) -> ReplDiffResult:
+@timed
+def run(snippet: str = SNIPPET, kernel_name: str = "python3", timeout: float = 30.0) -> ReplDiffResult:
     """Feed the snippet to python3 as a script, python3's REPL, IPython and a kernel,
-    all at the same time. `kernels`, when given, is one fresh kernel launched for this
-    lesson by kij tour."""
-    t0 = time.monotonic()
+    all at the same time: the three processes are spawned first, and run while the
+    kernel boots."""
     result = ReplDiffResult(snippet=snippet)
     python_version = f"Python {platform.python_version()}"
     script = Interpreter(
@@ -463,11 +458,10 @@ def run(
         executable=f"{sys.executable} -m IPython",
         version=f"IPython {importlib.metadata.version('ipython')} on {python_version}",
     )
-    with using(kernels, [kernel_name]) as (kernel,), \
-            spawned([sys.executable, *SCRIPT_ARGS], snippet) as script_run, \
+    with spawned([sys.executable, *SCRIPT_ARGS], snippet) as script_run, \
             spawned([sys.executable, *REPL_ARGS], snippet) as repl_run, \
-            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ipython_run:
-        ready([kernel])
+            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ipython_run, \
+            started([kernel_name]) as (kernel,):
         in_kernel = run_in_kernel(kernel, snippet, timeout)
         deadline = time.monotonic() + timeout
         result.interpreters = [
@@ -477,5 +471,4 @@ def run(
             in_kernel,
         ]
     conclude(result, *result.interpreters)
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

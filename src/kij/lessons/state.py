@@ -9,10 +9,9 @@ fails with NameError: the state was in the process, never in a file.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-from kij.kernel import Cell, Kernel, attached, ready, using
+from kij.kernel import Cell, Kernel, attached, started, timed
 
 CELL_1 = "secret = 6 * 7"
 CELL_2 = "secret * 2"
@@ -70,16 +69,14 @@ def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) ->
         status=cell.status,
         output=cell.result,
         error=f"{cell.ename}: {cell.evalue}" if cell.ename else None,
-        elapsed_ms=round(cell.elapsed_ms, 1),
+        elapsed_ms=cell.elapsed_ms,
     )
 
 
-def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kernel] | None = None) -> StateResult:
-    """Run the lesson on a fresh kernel of its own — or on `kernels`, one fresh kernel
-    launched for it by kij tour and used by no other lesson, since this one restarts it."""
-    t0 = time.monotonic()
-    with using(kernels, [kernel_name]) as (kernel,):
-        ready([kernel])
+@timed
+def run(kernel_name: str = "python3", timeout: float = 30.0) -> StateResult:
+    """Run the lesson on a fresh kernel of its own (it restarts it)."""
+    with started([kernel_name]) as (kernel,):
         result = StateResult(kernel=kernel_name, connection_file=kernel.connection_file)
         steps = result.steps
         steps.append(_step("cell 1", "client A", kernel, CELL_1, timeout))
@@ -91,5 +88,4 @@ def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kerne
         steps.append(_step("cell 2 again", "client A", kernel, CELL_2, timeout))
         steps[-1].restarted = True
         result.pid_after_restart = steps[-1].kernel_pid
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result
