@@ -171,7 +171,7 @@ def test_tour(stops, width):
     for stop in result.stops:  # a lesson's name and its time are never split
         assert re.search(rf"{re.escape(stop.command)}\u00a0[\d.]+\u00a0s", text)
         assert stop.takeaway.split()[0] in drawn(tour_view.lesson(stop), width)
-    plan = tour_lesson.Step(result.stops[0].command, "", [("python3", None)], lambda ks: None)
+    plan = tour_lesson.PlannedStop(result.stops[0].command, "", [("python3", None)], lambda: None)
     assert "1/6 · kij repl-diff" in drawn(tour_view.announce(1, 6, plan), width)
 
 

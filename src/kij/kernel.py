@@ -117,7 +117,7 @@ class Exchange:
 
     `messages` holds every message whose parent_header points at the request, in arrival
     order. Messages are anything with .channel, .msg_type, .parent_id and .content: a
-    `Received` from jupyter_client's channels, or a `kij.sniffer.Captured`.
+    `Received` from jupyter_client's channels, or a `kij.sniffer.Sniffed`.
     """
 
     request_id: str

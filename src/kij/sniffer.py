@@ -41,7 +41,7 @@ POLL_MS = 200
 
 
 @dataclass
-class Captured:
+class Sniffed:
     """One multipart message as it crossed the wire, and what kij made of it."""
 
     channel: str  # shell | control | stdin | iopub | hb
@@ -69,11 +69,11 @@ class Captured:
         return self.message.content if self.message else {}
 
 
-def capture_of(channel: str, direction: str, t: float, frames: list[bytes],
-               key: str | bytes, scheme: str = "hmac-sha256") -> Captured:
+def sniffed(channel: str, direction: str, t: float, frames: list[bytes],
+            key: str | bytes, scheme: str = "hmac-sha256") -> Sniffed:
     """Decode one multipart message and check its signature with key. Never raises
     for what came off the wire: frames that are not a message get `problem` set."""
-    c = Captured(channel=channel, direction=direction, t=t, frames=[bytes(f) for f in frames])
+    c = Sniffed(channel=channel, direction=direction, t=t, frames=[bytes(f) for f in frames])
     if channel != "hb":
         try:
             c.message = wire.parse(c.frames)
@@ -106,7 +106,7 @@ class Sniffer:
         self.session = uuid.uuid4().hex
         self.identity = f"kij-{self.session[:8]}".encode()
         self.username = username
-        self.capture: list[Captured] = []
+        self.capture: list[Sniffed] = []
         self.sockets: dict = {}
         self._context = None
         self._t0 = 0.0
@@ -155,20 +155,20 @@ class Sniffer:
 
     # -- recording --
 
-    def _record(self, channel: str, direction: str, frames: list[bytes]) -> Captured:
-        c = capture_of(channel, direction, time.monotonic() - self._t0, frames, self.key, self.scheme)
+    def _record(self, channel: str, direction: str, frames: list[bytes]) -> Sniffed:
+        c = sniffed(channel, direction, time.monotonic() - self._t0, frames, self.key, self.scheme)
         self.capture.append(c)
         return c
 
     # -- sending --
 
-    def send(self, channel: str, frames: list[bytes]) -> Captured:
+    def send(self, channel: str, frames: list[bytes]) -> Sniffed:
         """Send frames exactly as given (a forgery, a replay) and record them."""
         self.sockets[channel].send_multipart(frames)
         return self._record(channel, "to_kernel", frames)
 
     def request(self, channel: str, msg_type: str, content: dict,
-                parent_header: dict | None = None, metadata: dict | None = None) -> Captured:
+                parent_header: dict | None = None, metadata: dict | None = None) -> Sniffed:
         """Build a message with kij.wire, sign it with the connection key, send it."""
         msg = wire.build(msg_type, content, key=self.key, session=self.session,
                          parent_header=parent_header, metadata=metadata,
@@ -177,7 +177,7 @@ class Sniffer:
 
     # -- receiving --
 
-    def poll(self, timeout_ms: int) -> list[Captured]:
+    def poll(self, timeout_ms: int) -> list[Sniffed]:
         """Wait up to timeout_ms for shell/control/stdin/iopub; record and return
         everything that arrived."""
         import zmq
@@ -200,7 +200,7 @@ class Sniffer:
         reply_type = msg_type.replace("_request", "_reply")
         return request, await_reply(self.poll, request.msg_id, reply_type, timeout, channel, **options)
 
-    def wait_for_iopub(self, timeout: float = 10.0) -> Captured:
+    def wait_for_iopub(self, timeout: float = 10.0) -> Sniffed:
         """Ask kernel_info on control until our SUB socket is provably subscribed.
 
         A SUB socket misses whatever is published before its subscription reaches the
@@ -215,7 +215,7 @@ class Sniffer:
             raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
         return exchange.reply
 
-    def ping(self, payload: bytes, timeout: float = 5.0) -> Captured | None:
+    def ping(self, payload: bytes, timeout: float = 5.0) -> Sniffed | None:
         """Send raw bytes to the heartbeat; return the echo, or None if none came."""
         import zmq
 

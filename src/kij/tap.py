@@ -115,7 +115,7 @@ from zmq.devices import monitored_queue
 
 from kij import trace, wire
 from kij.paths import runtime_dir
-from kij.sniffer import address, capture_of
+from kij.sniffer import address, sniffed
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 ROUTED = ("shell", "control", "stdin")  # ROUTER on the kernel: identities matter
@@ -291,7 +291,7 @@ class Recorder(threading.Thread):
 
     def _write(self, channel, direction, t, frames, note) -> None:
         try:
-            record = trace.record_of(capture_of(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
+            record = trace.record_of(sniffed(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
         except Exception as exc:  # noqa: BLE001 — whatever arrived, the relay goes on
             why = f"kij could not decode it ({exc.__class__.__name__})"
             record = trace.undecoded(channel, direction, t, frames, why)

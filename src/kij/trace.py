@@ -182,7 +182,7 @@ def frame_of(index: int, role: str, data: bytes) -> Frame:
 
 
 def record_of(captured, seq: int, act: str | None = None, note: str | None = None) -> Record:
-    """A sniffer.Captured → a Record."""
+    """A sniffer.Sniffed → a Record."""
     roles = frame_roles(captured.channel, captured.frames, captured.direction)
     rec = Record(
         seq=seq, act=act, channel=captured.channel, direction=captured.direction,

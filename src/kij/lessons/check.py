@@ -36,7 +36,7 @@ TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
 
 
 @dataclass(frozen=True)
-class Step:
+class BuildStep:
     number: int
     slug: str
     title: str
@@ -44,19 +44,19 @@ class Step:
 
 
 STEPS = [
-    Step(1, "01_read_eval_loop", "read-eval loop on stdin",
+    BuildStep(1, "01_read_eval_loop", "read-eval loop on stdin",
          "read code from stdin, run it in a persistent namespace, print the repr of a trailing expression, exit on EOF"),
-    Step(2, "02_sockets_and_heartbeat", "bind the five sockets, echo heartbeats",
+    BuildStep(2, "02_sockets_and_heartbeat", "bind the five sockets, echo heartbeats",
          "read -f CONNECTION_FILE, bind shell/control/stdin (ROUTER), iopub (PUB), hb (REP), echo every ping on hb"),
-    Step(3, "03_sign_and_verify", "sign and verify messages",
+    BuildStep(3, "03_sign_and_verify", "sign and verify messages",
          "print 'accepted <msg_type>' for each properly signed shell message, 'rejected: <why>' for forged or replayed ones"),
-    Step(4, "04_kernel_info", "kernel_info on shell and control",
+    BuildStep(4, "04_kernel_info", "kernel_info on shell and control",
          "answer kernel_info_request on shell and control, with status busy/idle on iopub around it"),
-    Step(5, "05_execute", "execute with execute_input / stream / execute_result",
+    BuildStep(5, "05_execute", "execute with execute_input / stream / execute_result",
          "run execute_request in a namespace that persists, publishing execute_input, stdout streams and execute_result"),
-    Step(6, "06_errors_and_friends", "errors, complete, inspect, is_complete",
+    BuildStep(6, "06_errors_and_friends", "errors, complete, inspect, is_complete",
          "turn exceptions into an iopub error + error reply; answer complete, inspect and is_complete requests"),
-    Step(7, "07_full_kernel", "the full kernel: interrupts, stdin, history, shutdown",
+    BuildStep(7, "07_full_kernel", "the full kernel: interrupts, stdin, history, shutdown",
          "raise KeyboardInterrupt on SIGINT while running, ask for input() over stdin, keep history, exit on shutdown_request"),
 ]
 
@@ -70,11 +70,11 @@ class Check:
 
 @dataclass
 class CheckResult:
-    step: Step
+    step: BuildStep
     script: Path
     checks: list[Check] = field(default_factory=list)
     kernel_log: list[str] = field(default_factory=list)  # the process's own stderr, as evidence
-    next_step: Step | None = None
+    next_step: BuildStep | None = None
     passed: bool = False  # every check ran and passed
 
 
@@ -89,7 +89,7 @@ class UnknownStep(UserError):
 @dataclass
 class StepList:
     """The build track, for `kij check` with no step: each step, its solution and its starter."""
-    steps: list[Step]
+    steps: list[BuildStep]
     solutions: list[Path]
     starters: list[Path]
 
@@ -98,20 +98,20 @@ def steps() -> StepList:
     return StepList(STEPS, [default_script(s) for s in STEPS], [starter_script(s) for s in STEPS])
 
 
-def find_step(name: str) -> Step:
-    """'3', '03' or '03_sign_and_verify' → the Step; UnknownStep otherwise."""
+def find_step(name: str) -> BuildStep:
+    """'3', '03' or '03_sign_and_verify' → the BuildStep; UnknownStep otherwise."""
     for step in STEPS:
         if name.lstrip("0") == str(step.number) or name in (step.slug, f"{step.slug}.py"):
             return step
     raise UnknownStep(f"unknown step {name!r}: choose 1–{len(STEPS)}")
 
 
-def default_script(step: Step) -> Path:
+def default_script(step: BuildStep) -> Path:
     """demos/build/<slug>.py (the solution) under the current directory, else beside the kij source tree."""
     return build_file(f"{step.slug}.py")
 
 
-def starter_script(step: Step) -> Path:
+def starter_script(step: BuildStep) -> Path:
     """demos/build/starters/<slug>.py: the step with the parts to write marked TODO."""
     return build_file(f"starters/{step.slug}.py")
 

@@ -29,7 +29,7 @@ from kij import trace, wire
 from kij.errors import KernelDied, KernelTimeout, KijError, UserError
 from kij.kernel import (Kernel, attached, check_kernel_names, find_connection_file, kernelspec_language,
                         read_connection_file, started, timed)
-from kij.sniffer import Captured, Sniffer
+from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Act, Capture, KernelFacts, Record
 
 # The default cell, per language; {x} is the one name it makes. On a kernel kij
@@ -65,7 +65,7 @@ class Lesson:
         self.capture = capture
         self.timeout = timeout
         self.act: str | None = None
-        self.notes: dict[int, str] = {}  # id(Captured) → note
+        self.notes: dict[int, str] = {}  # id(Sniffed) → note
         self._recorded = 0
         # a kernel kij only attached to: the name kij made there, and how to remove it
         self.private_name: str | None = None
@@ -83,7 +83,7 @@ class Lesson:
         self.capture.acts.append(act)
         return act
 
-    def note(self, captured: Captured, text: str) -> None:
+    def note(self, captured: Sniffed, text: str) -> None:
         self.notes[id(captured)] = text
 
     def flush(self) -> None:
@@ -125,12 +125,12 @@ class Lesson:
             act.ok, act.outcome = False, "the heartbeat answered with different bytes"
 
     def run_cell(self, code: str, answer: str = STDIN_ANSWER,
-                 silent: bool = False) -> tuple[Captured, Captured, list[Captured]]:
+                 silent: bool = False) -> tuple[Sniffed, Sniffed, list[Sniffed]]:
         """Send execute_request; answer input_request; return (request, reply, inputs)
         once the reply and `status: idle` for it have both arrived."""
-        inputs: list[Captured] = []
+        inputs: list[Sniffed] = []
 
-        def answer_input(got: Captured) -> None:
+        def answer_input(got: Sniffed) -> None:
             if got.channel == "stdin" and got.msg_type == "input_request":
                 inputs.append(got)
                 inputs.append(self.sn.request("stdin", "input_reply", {"value": answer},
@@ -155,7 +155,7 @@ class Lesson:
             said += f"; kij queued `{self.cleanup_code}` behind it, so its name goes when the cell has run"
         return said
 
-    def execute(self, code: str) -> Captured:
+    def execute(self, code: str) -> Sniffed:
         act = self.begin("execute", "shell + iopub: one execute_request, the whole lifecycle")
         request, reply, _ = self.run_cell(code)
         act.request_msg_id = request.msg_id
@@ -237,7 +237,7 @@ class Lesson:
                       frames, f"forged: kij signed it, then changed signature byte 0 {old!r} → {new!r}",
                       "Invalid Signature")
 
-    def replayed(self, original: Captured, seq: int) -> None:
+    def replayed(self, original: Sniffed, seq: int) -> None:
         if not self.sn.key:
             self.skip("replayed", "security: a valid request, sent again unchanged",
                       "skipped: with signing off a message carries no signature, so a replay cannot be "

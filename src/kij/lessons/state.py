@@ -27,7 +27,7 @@ TAKEAWAY = (
 
 
 @dataclass
-class Step:
+class StateStep:
     """One cell run by one client, and what came back."""
 
     label: str
@@ -47,17 +47,17 @@ class Step:
 class StateResult:
     kernel: str
     connection_file: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[StateStep] = field(default_factory=list)
     pid_before_restart: int | None = None
     pid_after_restart: int | None = None
     takeaway: str = TAKEAWAY
     elapsed_ms: float = 0.0
 
 
-def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) -> Step:
+def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) -> StateStep:
     cell: Cell = kernel.execute(code, timeout=timeout, user_expressions=ASK_PID)
     pid = cell.user_expressions.get("pid", {}).get("data", {}).get("text/plain")
-    return Step(
+    return StateStep(
         label=label,
         client=client,
         session=kernel.client.session.session,

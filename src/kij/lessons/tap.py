@@ -28,7 +28,7 @@ from typing import Iterator
 
 from kij import trace
 from kij.errors import UserError
-from kij.sniffer import capture_of
+from kij.sniffer import sniffed
 from kij.tap import kernel_id, trace_dir
 
 FOLLOW_POLL = 0.1  # seconds between looks at the growing trace (tail -f)
@@ -235,7 +235,7 @@ def _event(text: str, first: bool, key, scheme: str) -> Event | None:
     if key is None:
         return Event("record", record=record)
     frames = [f.data for f in record.frames]
-    record.signature_valid = capture_of(record.channel, record.direction, 0.0, frames, key, scheme).signature_valid
+    record.signature_valid = sniffed(record.channel, record.direction, 0.0, frames, key, scheme).signature_valid
     return Event("record", record=record, checked_here=True)
 
 

@@ -46,7 +46,7 @@ class TourResult:
 
 
 @dataclass
-class Step:
+class PlannedStop:
     """A lesson as the tour runs it: the kernels its `started` will ask for, launched
     up front into the pool, and how to run it."""
 
@@ -56,29 +56,29 @@ class Step:
     run: Callable[[], object]
 
 
-def steps(timeout: float, decoy: which.Decoy) -> list[Step]:
+def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
     swap_kernels, _ = swap.runnable(swap.DEFAULT_KERNELS)
     return [
-        Step("repl-diff", repl_diff.TAKEAWAY, [("python3", None)], lambda: repl_diff.run(timeout=timeout)),
-        Step("state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
+        PlannedStop("repl-diff", repl_diff.TAKEAWAY, [("python3", None)], lambda: repl_diff.run(timeout=timeout)),
+        PlannedStop("state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
              lambda: state.run(timeout=timeout)),
-        Step("frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
+        PlannedStop("frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
              lambda: frames.run(timeout=timeout)),
-        Step("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
+        PlannedStop("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
              lambda: magics.run(timeout=timeout)),
-        Step("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels], lambda: swap.run(timeout=timeout)),
-        Step("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
+        PlannedStop("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels], lambda: swap.run(timeout=timeout)),
+        PlannedStop("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
              lambda: which.run(timeout=timeout)),
     ]
 
 
 @timed
 def run(
-    announce: Callable[[int, int, Step], None],
+    announce: Callable[[int, int, PlannedStop], None],
     show: Callable[[Stop], None],
-    between: Callable[[Step], None] | None = None,
+    between: Callable[[PlannedStop], None] | None = None,
     timeout: float = 30.0,
-    launching: Callable[[list[Step]], None] | None = None,
+    launching: Callable[[list[PlannedStop]], None] | None = None,
 ) -> TourResult:
     """Run every lesson: `launching` once, with the plan, just before its kernels are
     launched; `announce` before each lesson (its heading), `show` after it (its view),

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from kij.lessons.check import STEPS, CheckResult, Step, StepList, default_script, starter_script
+from kij.lessons.check import STEPS, CheckResult, BuildStep, StepList, default_script, starter_script
 from kij.views.parts import CHECK, ByWidth
 
 
@@ -19,7 +19,7 @@ def render(result: CheckResult | StepList) -> ByWidth:
     return ByWidth(lambda width: renderable(result, width))
 
 
-def checking(step: Step, check: str | None = None) -> str:
+def checking(step: BuildStep, check: str | None = None) -> str:
     """What the spinner says while a step's checks run: the step, and the check under way."""
     title = f"step {step.number:02d} — {step.title}"
     return f"checking {title}: {check} …" if check else f"checking {title} …"

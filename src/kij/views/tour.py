@@ -19,7 +19,7 @@ from kij.lessons.magics import MagicsResult
 from kij.lessons.repl_diff import ReplDiffResult
 from kij.lessons.state import StateResult
 from kij.lessons.swap import SwapResult
-from kij.lessons.tour import Step, Stop, TourResult
+from kij.lessons.tour import PlannedStop, Stop, TourResult
 from kij.lessons.which import WhichResult
 from kij.trace import Capture
 from kij.views import frames, magics, repl_diff, state, swap, which
@@ -36,7 +36,7 @@ DRAW = {
 }
 
 
-def launching(plan: list[Step]) -> Text:
+def launching(plan: list[PlannedStop]) -> Text:
     """What the tour is about to start, and why it starts it all now."""
     names = Counter(name for step in plan for name, _ in step.kernels)
     count = sum(names.values())
@@ -45,7 +45,7 @@ def launching(plan: list[Step]) -> Text:
                             f"({kinds}) now, so each lesson finds its own booted.")
 
 
-def announce(number: int, total: int, step: Step) -> RenderableType:
+def announce(number: int, total: int, step: PlannedStop) -> RenderableType:
     return lines([Text(), Rule(f"[bold]{number}/{total} · kij {step.command}[/]", align="left", style="blue")])
 
 
@@ -59,7 +59,7 @@ def more(start: int, total: int) -> Text:
     return Text(f"-- more ({start}/{total} lines): press Enter --", style="dim")
 
 
-def next_prompt(next_step: Step) -> Text:
+def next_prompt(next_step: PlannedStop) -> Text:
     """Workshop mode's prompt (on stderr) before the next lesson."""
     return Text(f"press Enter for kij {next_step.command} …", style="dim")
 
