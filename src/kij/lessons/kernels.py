@@ -8,8 +8,8 @@ while ipykernel (and jupyter_client's Session) does the sockets, the signing,
 busy/idle, the execution count, history, interrupt and shutdown. A *native* kernel
 writes all of that itself: kij-native, in one file of pyzmq and the standard library.
 
-Everything here is computed from this run: the three kernels boot side by side and
-are driven by `kij swap`'s one client function (`swap.ask`); each one's kernelspec
+Everything here is computed from this run: the three kernels boot side by side (kij
+reads the sources meanwhile) and are driven by `kij swap`'s one client function (`swap.ask`); each one's kernelspec
 is read through jupyter_client's KernelSpecManager and set beside the process's real
 command line (/proc/PID/cmdline), to show `{connection_file}` replaced by the file
 jupyter_client wrote; the wrappers' overrides come from inspecting their classes
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from kij.errors import KernelFault
-from kij.kernel import Kernel, check_kernel_names, ready, started
+from kij.kernel import Kernel, check_kernel_names, ready, using
 from kij.lessons import swap
 
 KERNELS = ["kij-echo", "kij-native", "bash"]
@@ -491,13 +491,10 @@ def run(timeout: float = 30.0, kernels: list[Kernel] | None = None) -> KernelsRe
     result = KernelsResult()
     to_run, skipped = swap.runnable(KERNELS)
     result.kernels = [KernelFacts(a.kernel, a) for a in skipped]
-    _read_sources(result)
-    if kernels is not None:
+    with using(kernels, to_run) as kernels:  # launched, all at once; shut down on every path
+        _read_sources(result)  # the source half, while they boot (importing ipykernel takes seconds)
         ready(kernels, keep_failed=True)
         _drive_all(result, kernels, timeout)
-    else:
-        with started(to_run, keep_failed=True) as mine:
-            _drive_all(result, mine, timeout)
     order = {n: i for i, n in enumerate(KERNELS)}
     result.kernels.sort(key=lambda k: order[k.name])
     fill_in(result)

@@ -81,6 +81,10 @@ def _grid() -> Table:
     return grid
 
 
+def _nth(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def _lines(n: int) -> str:
     return f"{n} line{'s' if n != 1 else ''}"
 
@@ -109,9 +113,9 @@ def kernel_block(k: KernelFacts, result: KernelsResult):
         found = f"{short(spec.resource_dir)}/kernel.json"
         grid.add_row("kernel.json", Breakable(found))
         if where:
-            grid.add_row("", Text(f"(kernel directory {where} of {len(spec.kernel_dirs)} Jupyter "
-                                  "searches)", style=LABEL))
-        grid.add_row("argv", Breakable(" ".join(spec.argv), style="cyan"))
+            grid.add_row("", Text(f"(the {_nth(where)} of the {len(spec.kernel_dirs)} kernel directories "
+                                  "Jupyter searches, in order)", style=LABEL))
+        grid.add_row("its argv", Breakable(" ".join(spec.argv), style="cyan"))
         grid.add_row("ran as", Breakable(" ".join(short(p) for p in spec.real_argv)))
         if spec.substituted:
             grid.add_row("", Text(f"argv[{spec.placeholder_at}] {{connection_file}} became the file "
@@ -148,15 +152,25 @@ def _source_rows(grid: Table, k: KernelFacts, result: KernelsResult) -> None:
         attrs = [m.name for m in src.members if m.kind == "attribute"]
         if attrs:
             grid.add_row("sets", ", ".join(attrs))
-        mine = {m.name for m in src.members}
-        inherited = [h for h in result.base_handlers if h not in mine]
-        grid.add_row("inherits", f"{len(inherited)} request handlers and the rest of ipykernel's Kernel "
-                                 f"({_lines(result.base_class_lines)}): {', '.join(inherited)}")
+        inherited = _inherited(k, result)
+        earlier = [w for w in result.kernels[:result.kernels.index(k)] if w.source.kind == "wrapper"]
+        if earlier and _inherited(earlier[-1], result) == inherited:
+            grid.add_row("inherits", f"the same {len(inherited)} request handlers as {earlier[-1].name}, "
+                                     "and the rest of ipykernel's Kernel")
+        else:
+            grid.add_row("inherits", f"{len(inherited)} request handlers and the rest of ipykernel's Kernel "
+                                     f"({_lines(result.base_class_lines)}): {', '.join(inherited)}")
     else:
         grid.add_row("source", f"{name} ({src.module}): {_lines(src.file_lines)}, no ipykernel class; "
                                f"imports {imports} beyond the standard library")
     if k.children:
         grid.add_row("children", Breakable("; ".join(short(c) for c in k.children)))
+
+
+def _inherited(k: KernelFacts, result: KernelsResult) -> list[str]:
+    """The base's request handlers a wrapper does not define itself."""
+    mine = {m.name for m in k.source.members}
+    return [h for h in result.base_handlers if h not in mine]
 
 
 def _places(places: list[Place], native: bool) -> str:
@@ -182,10 +196,14 @@ def _filled(job: Responsibility) -> str | None:
     """Which wrapper writes the hook that ipykernel's code hands this job's work to."""
     if not job.hooks or not job.filled_in:
         return None
+    writers = [name for name, hooks in job.filled_in.items() if hooks]
+    others = [name for name, hooks in job.filled_in.items() if not hooks]
     said = []
-    for name, hooks in job.filled_in.items():
-        said.append(f"{name} overrides {', '.join(hooks)}" if hooks
-                    else f"{name} does not (the base's own {', '.join(job.hooks)} answers)")
+    if writers:
+        said.append(f"{' and '.join(writers)} {'overrides' if len(writers) == 1 else 'override'} it")
+    if others:
+        said.append(f"{' and '.join(others)} {'does' if len(others) == 1 else 'do'} not "
+                    "(the base's own answers)")
     return f"calls {', '.join(job.hooks)}: " + "; ".join(said)
 
 
