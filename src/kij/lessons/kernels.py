@@ -145,7 +145,9 @@ class Source:
     module: str = ""  # the module that holds the kernel
     file: str = ""
     file_lines: int = 0
-    kind: str = ""  # "wrapper" (subclasses ipykernel's Kernel) | "native"
+    # "wrapper": hands an ipykernel Kernel subclass to IPKernelApp; "native": imports no
+    # ipykernel at all; "unknown": neither (e.g. ipykernel_launcher, which kij does not read)
+    kind: str = ""
     kernel_class: str | None = None
     class_lines: int = 0
     members: list[Member] = field(default_factory=list)
@@ -397,9 +399,11 @@ def read_source(real_argv: list[str]) -> Source:
         src.class_lines = len(inspect.getsourcelines(cls)[0])
         src.members = members(cls)
     else:
-        src.kind, src.module = "native", src.entry
+        src.module = src.entry
     path, text, tree = parse(src.module)
     src.file, src.file_lines, src.third_party = str(path), len(text.splitlines()), third_party(tree)
+    if not src.kind:  # native only if it owes nothing to ipykernel at all
+        src.kind = "native" if "ipykernel" not in src.third_party else "unknown"
     return src
 
 
@@ -477,8 +481,8 @@ def takeaway_for(result: KernelsResult) -> str:
         return f"Only {seen} answered, so the two kinds could not be set side by side."
     w, n = wrappers[0], natives[0]
     return (f"{w.name} overrides {len(w.source.overrides)} methods of ipykernel's Kernel "
-            f"({w.source.class_lines} lines of class) and inherits the sockets, signing, busy/idle and "
-            f"the rest; {n.name} writes them all out in {n.source.file_lines} lines. "
+            f"({w.source.class_lines} lines of class) and leaves the sockets, signing, busy/idle and "
+            f"the rest to ipykernel; {n.name} writes them all out in {n.source.file_lines} lines. "
             f"All {len(answered)} answered kernel_info and ran a cell for one client function.")
 
 
