@@ -200,6 +200,22 @@ def test_view_reads_at_width(result, width, capsys):
         assert f"PID {k.answer.pid}" in text
 
 
+def test_view_of_a_skipped_and_a_failed_kernel(result):
+    """What a machine without bash, with a native kernel that died, would show."""
+    import dataclasses
+
+    echo = kernel(result, "kij-echo")
+    native = lesson.KernelFacts("kij-native", lesson.swap.Answer(kernel="kij-native", error="the kij-native kernel died"))
+    bash = lesson.KernelFacts("bash", lesson.swap.Answer(kernel="bash", skipped="no bash executable on PATH"))
+    partial = dataclasses.replace(result, kernels=[echo, native, bash])
+    partial.takeaway = lesson.takeaway_for(partial)
+    assert partial.failed
+    text = rendered(partial, 60)
+    assert "the kij-native kernel died" in text and "no bash executable on PATH" in text
+    assert "kernel_info_reply: the same" not in text  # one reply is nothing to compare
+    assert "Only kij-echo (wrapper) answered" in text
+
+
 def test_json_is_the_facts(result):
     data = json.loads(json.dumps(facts(result), default=str))
     assert [k["name"] for k in data["kernels"]] == lesson.KERNELS
