@@ -51,7 +51,7 @@ def answered(result) -> list[lesson.KernelFacts]:
 def test_every_kernel_answered(result):
     assert not result.failed, [k.answer.error for k in result.kernels]
     assert [k.name for k in result.kernels] == lesson.KERNELS
-    assert kernel(result, "kij-echo").answer.output == lesson.ECHO_CELL
+    assert kernel(result, "kij-echo").answer.output == lesson.swap.SNIPPETS["echo"]  # sent by swap.ask itself
     assert "1024" in kernel(result, "kij-native").answer.output
     if HAVE_BASH:
         assert "1024" in kernel(result, "bash").answer.output
@@ -155,6 +155,33 @@ def test_nothing_left_behind(result, runtime):
         assert not alive, f"{k.name} (PID {pid}) is still running"
         assert not Path(k.spec.connection_file).exists()
     assert list(runtime.glob("kernel-*.json")) == []
+
+
+def test_in_the_tours_pool_it_takes_the_kernels_launched_for_it(result, runtime):
+    """kij tour launches [(name, None) for each runnable kernel] into kij.kernel.pool up
+    front; the lesson's `started` must take exactly those, and the pool ends them."""
+    from kij.kernel import pool
+
+    wanted = [(name, None) for name in lesson.swap.runnable(lesson.KERNELS)[0]]
+    with pool(wanted) as launched:
+        pids = {k.name: k.pid for k in launched}
+        pooled = lesson.run(timeout=60)
+    assert not pooled.failed, [k.answer.error for k in pooled.kernels]
+    assert {k.name: k.answer.pid for k in answered(pooled)} == pids
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    assert list(runtime.glob("kernel-*.json")) == []
+
+
+def test_the_view_uses_the_shared_heading_and_takeaway():
+    from kij.views import parts
+
+    assert view.heading is parts.heading and view.takeaway is parts.takeaway
+
+
+def test_elapsed_is_the_whole_run(result):
+    boots = [k.answer.boot_ms for k in answered(result) if k.answer.boot_ms]
+    assert result.elapsed_ms >= max(boots)
 
 
 def test_takeaway_is_computed_from_the_run(result):

@@ -27,23 +27,17 @@ import inspect
 import os
 import re
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from kij.errors import KernelFault
-from kij.kernel import Kernel, check_kernel_names, ready, using
+from kij.kernel import Kernel, check_kernel_names, ready, started, timed
 from kij.lessons import swap
 
 KERNELS = ["kij-echo", "kij-native", "bash"]
 BASE = "ipykernel.kernelbase.Kernel"
-
-# swap.ask runs a snippet for the languages swap knows (python, bash); the echo
-# language is not one of them, so its one cell is sent here — through the same
-# Kernel.execute that ask uses.
-ECHO_CELL = "hello from a wrapper kernel"
 
 # Where ipykernel's side of the work is written: the Kernel base class, the app that
 # binds the sockets and starts the heartbeat, and jupyter_client's Session, which
@@ -460,10 +454,6 @@ def children(pid: int | None) -> list[str]:
 def drive(kernel: Kernel, timeout: float) -> KernelFacts:
     """kernel_info and one cell through swap's client function, then what is around it."""
     answer = swap.ask(kernel, timeout)
-    if answer.snippet is None and answer.language == "echo":
-        answer.snippet = ECHO_CELL
-        cell = kernel.execute(ECHO_CELL, timeout=timeout)
-        answer.output = (cell.stdout + (cell.result or "")).strip()
     facts = KernelFacts(kernel.name, answer, spec=read_spec(kernel), children=children(kernel.pid),
                         kernel_info_keys=sorted(kernel.info))
     with quiet():  # inspect parses a class's whole module to find it
@@ -486,24 +476,22 @@ def takeaway_for(result: KernelsResult) -> str:
             f"All {len(answered)} answered kernel_info and ran a cell for one client function.")
 
 
-def run(timeout: float = 30.0, kernels: list[Kernel] | None = None) -> KernelsResult:
-    """Boot kij-echo, kij-native and bash side by side and set them beside each other.
-    `kernels`, when given, are the runnable ones of KERNELS, already launched by kij
-    tour (which shuts them down)."""
-    t0 = time.monotonic()
+@timed
+def run(timeout: float = 30.0) -> KernelsResult:
+    """Boot kij-echo, kij-native and bash side by side and set them beside each other;
+    the sources are read while they boot (importing ipykernel takes seconds)."""
     check_kernel_names(KERNELS)
     result = KernelsResult()
     to_run, skipped = swap.runnable(KERNELS)
     result.kernels = [KernelFacts(a.kernel, a) for a in skipped]
-    with using(kernels, to_run) as kernels:  # launched, all at once; shut down on every path
-        _read_sources(result)  # the source half, while they boot (importing ipykernel takes seconds)
+    with started(to_run, keep_failed=True, wait=False) as kernels:  # shut down on every path
+        _read_sources(result)
         ready(kernels, keep_failed=True)
         _drive_all(result, kernels, timeout)
     order = {n: i for i, n in enumerate(KERNELS)}
     result.kernels.sort(key=lambda k: order[k.name])
     fill_in(result)
     result.takeaway = takeaway_for(result)
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kij.lessons.kernels import KernelFacts, KernelsResult, Place, Responsibility
+from kij.views.parts import fact_grid, heading, takeaway
 
 LABEL = "dim"
 
@@ -59,28 +60,6 @@ def short(path: str) -> str:
     return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
 
 
-def heading(title: str, subtitle: str) -> Text:
-    """The style of kij.views.heading, as a renderable (that one prints)."""
-    text = Text(title, style="bold")
-    text.append(f" — {subtitle}")
-    return text
-
-
-def takeaway(text: str) -> Text:
-    """The style of kij.views.takeaway, as a renderable (that one prints)."""
-    line = Text("\n")
-    line.append("→", style="bold green")
-    line.append(f" {text}")
-    return line
-
-
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style=LABEL, no_wrap=True)
-    grid.add_column()
-    return grid
-
-
 def _nth(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
@@ -100,7 +79,7 @@ def kernel_block(k: KernelFacts, result: KernelsResult):
     title = Text(k.name, style="bold")
     title.append(f" · {kind}" if src.kind else "")
     title.append(f" · PID {a.pid}" if a.pid else "")
-    grid = _grid()
+    grid = fact_grid([], key_style=LABEL, fold=False)
     if a.skipped:
         grid.add_row("skipped", Text(a.skipped, style="yellow"))
         return Group(title, Padding(grid, (0, 0, 0, 2)))
@@ -216,7 +195,7 @@ def jobs_block(result: KernelsResult):
                  f"for {', '.join(natives) or 'the native kernel'}: native.py itself", style="")
     rows = [title]
     for job in result.responsibilities:
-        grid = _grid()
+        grid = fact_grid([], key_style=LABEL, fold=False)
         grid.add_row("inherited", _places(job.ipykernel, native=False))
         filled = _filled(job)
         if filled:
