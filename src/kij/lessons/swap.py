@@ -20,11 +20,12 @@ from kij.kernel import Kernel, check_kernel_names, ms_since, started, timed
 DEFAULT_KERNELS = ["python3", "bash"]
 
 # One snippet per language (keyed by kernel_info's language_info.name): print the
-# language's version, then compute 2^10 = 1024. A language not listed still shows
-# its kernel_info.
+# language's version, then compute 2^10 = 1024 (kij-echo's language can only echo its
+# cell back). A language not listed still shows its kernel_info.
 SNIPPETS = {
     "python": "import platform\nprint('python kernel:', platform.python_version())\nprint(2 ** 10)",
     "bash": 'echo "bash kernel: $BASH_VERSION"\necho "2^10 = $((2 ** 10))"',
+    "echo": "hello from a wrapper kernel",
 }
 
 TAKEAWAY = "Same protocol, same client code, different languages: swap the kernel, keep the frontend."
