@@ -1,0 +1,443 @@
+"""`kij comms` — the conversation beside execute: comms, and the widgets that ride on them.
+
+What the learner should feel: a slider in a notebook is not magic either. Beside
+execute_request there is a second family of messages — comm_open, comm_msg,
+comm_close — that either side may send at any time, and that nobody answers: they
+are one-way messages, both ways. kij first makes one by hand on a real python3 kernel
+(a cell registers a comm *target* of kij's own; kij opens a comm to it, they talk,
+kij lists it with comm_info_request and closes it), then plays the browser for a real
+ipywidgets IntSlider: the kernel's comm_open carries the widget's state, kij sends the
+`update` a dragged slider sends, the kernel echoes it back (`echo_update`), and the
+next cell reads the new value. Last, the same update while a cell sleeps: the shell
+queue holds it until the cell ends — "my widget is frozen while the kernel is busy".
+
+Every message is built and signed by kij.wire and travels on kij's own sockets
+(kij.sniffer); every conclusion is computed from this run's capture. The kernel is
+one kij started; the target's name is kij's own (`kij_demo_<hex>`) and is
+unregistered again before the end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from kij import trace
+from kij.errors import KernelDied, KernelTimeout, KijError
+from kij.kernel import started
+from kij.lessons.frames import Lesson, _facts
+from kij.sniffer import Captured, Sniffer
+from kij.trace import Act, Capture, Record
+
+SLEEP_S = 2  # how long the busy cell sleeps (its length is never measured or asserted)
+START_VALUE = 3  # the slider's value when the cell creates it
+DRAGGED_TO = 7  # what kij, playing the browser, drags it to
+DRAGGED_WHILE_BUSY = 9  # ... and to, while a cell sleeps
+
+TAKEAWAY = (
+    "Widgets are comms: one-way comm_open / comm_msg / comm_close messages, both ways, "
+    "that nobody answers; the kernel handles the ones on shell in order, so a busy cell "
+    "holds every slider drag until it ends."
+)
+
+
+@dataclass
+class Widget:
+    """One widget model the kernel opened a comm for."""
+
+    comm_id: str
+    model_name: str  # from its state: IntSliderModel, LayoutModel, …
+    target_name: str
+    version: str | None  # the comm_open's metadata.version: the widget protocol
+
+
+@dataclass
+class Result:
+    """Everything `kij comms` saw: the capture (kij-frames/1) and the facts drawn from it."""
+
+    capture: Capture
+    target: str = ""  # the comm target kij registered (and unregistered)
+    comm_id: str = ""  # the comm kij opened to it
+    replies_to_comms: list[str] = field(default_factory=list)  # shell replies to a comm_* message (none expected)
+    no_reply_proof: str = ""  # the later reply that proves no reply came
+    widgets: list[Widget] = field(default_factory=list)
+    slider_state: dict = field(default_factory=dict)  # the IntSlider's state as its comm_open carried it
+    view_model_id: str | None = None  # the execute_result's widget-view model_id
+    echo: dict | None = None  # the kernel's echo_update for kij's update, if one came
+    value_after_update: str | None = None  # what the next cell read
+    value_in_busy_cell: list[str] = field(default_factory=list)  # what the sleeping cell printed
+    value_after_busy: str | None = None  # what the cell after it read
+    busy_order: dict = field(default_factory=dict)  # name → seq of the messages that prove the order
+
+
+# --- the cells kij runs ------------------------------------------------------------------
+
+
+def register_code(target: str) -> str:
+    """The cell that registers kij's comm target: a function the kernel calls on comm_open."""
+    return (
+        f"def {target}(comm, open_msg):\n"
+        f"    comm.send({{'hello': 'from the kernel', 'you_sent': open_msg['content']['data']}})\n"
+        f"    comm.on_msg(lambda msg: comm.send({{'doubled': msg['content']['data']['n'] * 2}}))\n"
+        f"\n"
+        f"get_ipython().kernel.comm_manager.register_target({target!r}, {target})\n"
+        f"del {target}  # the comm manager keeps it; the namespace need not"
+    )
+
+
+def unregister_code(target: str) -> str:
+    return (
+        f"get_ipython().kernel.comm_manager.unregister_target({target!r}, None)\n"
+        f"print({target!r} in get_ipython().kernel.comm_manager.targets)"
+    )
+
+
+SLIDER_CODE = f"import ipywidgets as widgets\nslider = widgets.IntSlider(value={START_VALUE}, description='kij')\nslider"
+READ_CODE = "slider.value"
+BUSY_CODE = (
+    "import time\n"
+    "print('before the sleep:', slider.value)\n"
+    f"time.sleep({SLEEP_S})\n"
+    "print('after the sleep:', slider.value)"
+)
+
+
+def update(comm_id: str, value: int) -> dict:
+    """The comm_msg a browser sends when the slider is dragged (widget protocol 2)."""
+    return {"comm_id": comm_id, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []}}
+
+
+# --- waiting: the one helper this lesson adds ---------------------------------------------
+
+
+def handled(lesson: Lesson, request: Captured, reply_expected: bool, timeout: float) -> Captured | None:
+    """Wait until the kernel has handled request: its `status: idle` on iopub, and its
+    reply on shell when one is expected. Returns the reply (None when none expected).
+    (frames.Lesson.run_cell does this for execute_request it sends itself; this one
+    waits for any request already sent, comms included.)"""
+    sn = lesson.sn
+    reply = None
+    idle = False
+    deadline = time.monotonic() + timeout
+    while not (idle and (reply or not reply_expected)):
+        got = sn.recv_until(lambda c: c.parent_id == request.msg_id and (
+            c.channel in ("shell", "control") or c.content.get("execution_state") == "idle"),
+            deadline - time.monotonic())
+        if got is None:
+            act = lesson.capture.acts[-1]
+            act.ok = False
+            act.outcome = (f"after {timeout:g} s the kernel had not finished handling {request.msg_type} "
+                           f"(#{seq_of(lesson, request)}); kij stopped waiting")
+            raise KernelTimeout(lesson.kernel.timed_out(timeout))
+        if got.channel == "iopub":
+            idle = True
+        else:
+            reply = got
+    return reply
+
+
+def seq_of(lesson: Lesson, c: Captured) -> int:
+    """The # a captured message has (will have) in the capture's records."""
+    return lesson.sn.capture.index(c)
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+
+def connect(lesson: Lesson) -> dict:
+    act = lesson.begin("connect", "control: kernel_info_request, and proof iopub is live")
+    reply = lesson.sn.wait_for_iopub()
+    act.request_msg_id = reply.parent_id
+    info = reply.content
+    act.outcome = (f"control answered: {info.get('implementation')} {info.get('implementation_version')}, "
+                   f"protocol {info.get('protocol_version')}; kij's SUB socket receives iopub")
+    return info
+
+
+def register(lesson: Lesson, target: str) -> None:
+    act = lesson.begin("register", f"a cell registers the comm target {target!r} in the kernel")
+    request, reply, _ = lesson.run_cell(register_code(target))
+    act.request_msg_id = request.msg_id
+    act.ok = reply.content.get("status") == "ok"
+    act.outcome = (f"execute_reply status {reply.content.get('status')!r}: a comm_open naming {target!r} "
+                   "now has a function in the kernel to call" if act.ok else
+                   f"the cell failed ({reply.content.get('ename')}): the target is not registered")
+
+
+def send_comm(lesson: Lesson, msg_type: str, content: dict, timeout: float) -> tuple[Captured, list[Captured]]:
+    """Send a comm message on shell, wait until the kernel has handled it (its status
+    idle), and return it with what the kernel sent back with it as parent."""
+    sent = lesson.sn.request("shell", msg_type, content)
+    handled(lesson, sent, reply_expected=False, timeout=timeout)
+    answers = [c for c in lesson.sn.capture if c.parent_id == sent.msg_id and c.msg_type != "status"]
+    return sent, answers
+
+
+def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None:
+    act = lesson.begin("comm_open", "comm_open on shell: the kernel's target answers on iopub")
+    sent, answers = send_comm(lesson, "comm_open", {"comm_id": comm_id, "target_name": target,
+                                                    "data": {"from": "kij"}}, timeout)
+    act.request_msg_id = sent.msg_id
+    said = [a for a in answers if a.msg_type == "comm_msg" and a.channel == "iopub"]
+    if said:
+        act.outcome = (f"the kernel called {target}: it answered with comm_msg #{seq_of(lesson, said[0])} on "
+                       f"iopub, data {said[0].content.get('data')} — on iopub, so every frontend sees it")
+    else:
+        act.ok = False
+        act.outcome = "no comm_msg came back before the kernel's status idle for the comm_open"
+
+
+def comm_msg(lesson: Lesson, comm_id: str, timeout: float) -> None:
+    act = lesson.begin("comm_msg", "comm_msg both ways: kij sends n = 21, the kernel sends back 42")
+    sent, answers = send_comm(lesson, "comm_msg", {"comm_id": comm_id, "data": {"n": 21}}, timeout)
+    act.request_msg_id = sent.msg_id
+    said = [a for a in answers if a.msg_type == "comm_msg"]
+    if said:
+        act.outcome = (f"kij's comm_msg {{'n': 21}} went to the kernel on shell; its handler's comm_msg "
+                       f"#{seq_of(lesson, said[0])} came back on {said[0].channel}: {said[0].content.get('data')}")
+    else:
+        act.ok = False
+        act.outcome = "the kernel's handler sent nothing back before its status idle"
+
+
+def comm_info(lesson: Lesson, act_name: str, title: str, timeout: float, **content) -> dict:
+    act = lesson.begin(act_name, title)
+    request = lesson.sn.request("shell", "comm_info_request", content)
+    reply = handled(lesson, request, reply_expected=True, timeout=timeout)
+    act.request_msg_id = request.msg_id
+    comms = reply.content.get("comms", {})
+    listed = ", ".join(f"{cid[:8]}… ({v.get('target_name')})" for cid, v in comms.items()) or "no comms"
+    where = f" for target {content['target_name']!r}" if content.get("target_name") else ""
+    act.outcome = f"comm_info_reply #{seq_of(lesson, reply)}{where} lists {listed} — comm_info is a request, it has a reply"
+    return comms
+
+
+def comm_close(lesson: Lesson, comm_id: str, timeout: float) -> None:
+    act = lesson.begin("comm_close", "comm_close ends the comm")
+    sent, answers = send_comm(lesson, "comm_close", {"comm_id": comm_id, "data": {}}, timeout)
+    act.request_msg_id = sent.msg_id
+    act.outcome = ("the kernel handled it (status busy, then idle, with it as parent) and sent "
+                   + ("nothing back" if not answers else ", ".join(a.msg_type for a in answers)))
+
+
+def unregister(lesson: Lesson, target: str) -> None:
+    act = lesson.begin("unregister", f"kij removes its target {target!r} again")
+    request, reply, _ = lesson.run_cell(unregister_code(target))
+    act.request_msg_id = request.msg_id
+    printed = stdout_of(lesson, request)
+    act.ok = reply.content.get("status") == "ok" and printed.strip() == "False"
+    act.outcome = (f"the kernel's comm manager no longer knows {target!r} (the cell printed {printed.strip()!r} "
+                   "for 'is it still a target?')" if act.ok else
+                   f"unregistering failed or the target is still there (the cell printed {printed.strip()!r})")
+
+
+def no_replies(lesson: Lesson, result: Result) -> None:
+    """Comms have no replies: no shell message had a comm_* message of kij's as parent,
+    up to a reply to a later request on the same shell socket."""
+    sent = {c.msg_id: c for c in lesson.sn.capture
+            if c.direction == "to_kernel" and c.msg_type in ("comm_open", "comm_msg", "comm_close")}
+    replies = [c for c in lesson.sn.capture if c.channel == "shell" and c.parent_id in sent]
+    result.replies_to_comms = [f"#{seq_of(lesson, c)} {c.msg_type}" for c in replies]
+    last = max(seq_of(lesson, c) for c in sent.values())
+    later = [c for c in lesson.sn.capture[last:] if c.channel == "shell" and c.direction == "from_kernel"]
+    act = lesson.capture.acts[-1]
+    if replies:
+        act.ok = False
+        result.no_reply_proof = f"the kernel REPLIED on shell to a comm message: {', '.join(result.replies_to_comms)}"
+    elif later:
+        result.no_reply_proof = (
+            f"no message on shell had any of kij's {len(sent)} comm_open/comm_msg/comm_close as its parent: "
+            f"kij waited for each one's status idle, and the kernel then replied on the same shell socket to a "
+            f"later request (#{seq_of(lesson, later[0])} {later[0].msg_type}). Comms have no replies: "
+            "one-way messages, both ways")
+    else:
+        result.no_reply_proof = ("no shell reply to a comm message arrived, but no later shell reply either: "
+                                 "nothing proves none would have")
+    act.outcome += "; " + result.no_reply_proof
+
+
+def stdout_of(lesson: Lesson, request: Captured) -> str:
+    return "".join(c.content.get("text", "") for c in lesson.sn.capture
+                   if c.parent_id == request.msg_id and c.msg_type == "stream" and c.content.get("name") == "stdout")
+
+
+def result_text(lesson: Lesson, request: Captured) -> str | None:
+    for c in lesson.sn.capture:
+        if c.parent_id == request.msg_id and c.msg_type == "execute_result":
+            return c.content.get("data", {}).get("text/plain")
+    return None
+
+
+def widget(lesson: Lesson, result: Result) -> str | None:
+    """The cell that creates an IntSlider; returns the slider's comm_id."""
+    act = lesson.begin("widget", "a cell creates an IntSlider: the kernel opens comms on iopub")
+    request, reply, _ = lesson.run_cell(SLIDER_CODE)
+    act.request_msg_id = request.msg_id
+    opens = [c for c in lesson.sn.capture if c.parent_id == request.msg_id and c.msg_type == "comm_open"]
+    for c in opens:
+        state = c.content.get("data", {}).get("state", {})
+        result.widgets.append(Widget(comm_id=c.content.get("comm_id", ""), model_name=state.get("_model_name", "?"),
+                                     target_name=c.content.get("target_name", ""),
+                                     version=c.message.metadata.get("version")))
+    sliders = [c for c in opens if c.content.get("data", {}).get("state", {}).get("_model_name") == "IntSliderModel"]
+    if reply.content.get("status") != "ok" or not sliders:
+        act.ok = False
+        act.outcome = (f"the cell's status was {reply.content.get('status')!r} and no IntSliderModel comm_open "
+                       "arrived" + (f" ({reply.content.get('ename')}: {reply.content.get('evalue')})"
+                                    if reply.content.get("ename") else ""))
+        return None
+    slider = sliders[0]
+    result.slider_state = slider.content["data"]["state"]
+    for c in lesson.sn.capture:
+        if c.parent_id == request.msg_id and c.msg_type == "execute_result":
+            view = c.content.get("data", {}).get("application/vnd.jupyter.widget-view+json", {})
+            result.view_model_id = view.get("model_id")
+    targets = sorted({w.target_name for w in result.widgets})
+    versions = sorted({w.version or "none" for w in result.widgets})
+    names = ", ".join(w.model_name for w in result.widgets)
+    others = [t for t in ("jupyter.widget.version", "jupyter.widget.control") if t not in targets]
+    act.outcome = (
+        f"{len(opens)} comm_open on iopub, target {' / '.join(map(repr, targets))}, widget protocol "
+        f"{', '.join(versions)}: one per model ({names}); the IntSlider's state says value "
+        f"{result.slider_state.get('value')} (min {result.slider_state.get('min')}, max "
+        f"{result.slider_state.get('max')})"
+    )
+    refs = {k: v for k, v in result.slider_state.items() if isinstance(v, str) and v.startswith("IPY_MODEL_")}
+    others_ids = {w.comm_id: w.model_name for w in result.widgets if w.comm_id != slider.content.get("comm_id")}
+    pointed = [f"{k} → {others_ids[v[len('IPY_MODEL_'):]]}" for k, v in refs.items() if v[len("IPY_MODEL_"):] in others_ids]
+    if pointed:
+        act.outcome += f"; its {', '.join(pointed)} as IPY_MODEL_<comm_id>"
+    if others:
+        act.outcome += f"; none for {' or '.join(map(repr, others))}"
+    if result.view_model_id == slider.content.get("comm_id"):
+        act.outcome += ("; the execute_result's widget-view model_id is the IntSlider's comm_id: "
+                        "a frontend draws the slider from that comm's state")
+    return slider.content.get("comm_id")
+
+
+def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
+    act = lesson.begin("drag", f"kij plays the browser: the slider dragged to {DRAGGED_TO}")
+    sent, answers = send_comm(lesson, "comm_msg", update(comm_id, DRAGGED_TO), timeout)
+    act.request_msg_id = sent.msg_id
+    lesson.note(sent, "what a browser sends when the slider is dragged")
+    echoes = [a for a in answers if a.msg_type == "comm_msg" and a.content.get("data", {}).get("method") == "echo_update"]
+    request, _, _ = lesson.run_cell(READ_CODE)
+    result.value_after_update = result_text(lesson, request)
+    said = []
+    if echoes:
+        result.echo = echoes[0].content.get("data")
+        said.append(f"the kernel answered with echo_update #{seq_of(lesson, echoes[0])} on iopub, state "
+                    f"{result.echo.get('state')}: the update sent back on iopub, so every frontend — the sender too — "
+                    "hears the value the kernel now holds")
+    else:
+        said.append("no echo_update came back before the kernel's status idle for the update")
+    act.ok = result.value_after_update == str(DRAGGED_TO)
+    said.append(f"the next cell read slider.value → {result.value_after_update}")
+    act.outcome = "; ".join(said)
+
+
+def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
+    act = lesson.begin("busy", f"the same drag (to {DRAGGED_WHILE_BUSY}) while a cell sleeps")
+    cell = lesson.sn.request("shell", "execute_request", {
+        "code": BUSY_CODE, "silent": False, "store_history": True, "user_expressions": {},
+        "allow_stdin": False, "stop_on_error": True})
+    act.request_msg_id = cell.msg_id
+    started_ = lesson.sn.recv_until(lambda c: c.parent_id == cell.msg_id and c.msg_type == "execute_input", timeout)
+    if started_ is None:
+        act.ok, act.outcome = False, "the sleeping cell never started (no execute_input)"
+        raise KernelTimeout(lesson.kernel.timed_out(timeout))
+    sent = lesson.sn.request("shell", "comm_msg", update(comm_id, DRAGGED_WHILE_BUSY))
+    lesson.note(sent, "sent while the cell sleeps")
+    cell_reply = handled(lesson, cell, reply_expected=True, timeout=timeout + SLEEP_S)
+    handled(lesson, sent, reply_expected=False, timeout=timeout)
+    read, _, _ = lesson.run_cell(READ_CODE)
+    result.value_in_busy_cell = [line for line in stdout_of(lesson, cell).splitlines() if line]
+    result.value_after_busy = result_text(lesson, read)
+    seq = {c.msg_id: i for i, c in enumerate(lesson.sn.capture)}
+    effects = [c for c in lesson.sn.capture if c.parent_id == sent.msg_id]
+    echo = next((c for c in effects if c.msg_type == "comm_msg"), None)
+    first_effect = effects[0] if effects else None
+    order = {"execute_input": seq[started_.msg_id], "update": seq[sent.msg_id],
+             "execute_reply": seq[cell_reply.msg_id]}
+    if first_effect is not None:
+        order["update_handled"] = lesson.sn.capture.index(first_effect)
+    if echo is not None:
+        order["echo_update"] = lesson.sn.capture.index(echo)
+    result.busy_order = order
+    after_sleep = next((line for line in result.value_in_busy_cell if line.startswith("after the sleep")), "")
+    held = (order["update"] > order["execute_input"]
+            and order.get("update_handled", -1) > order["execute_reply"]
+            and after_sleep.endswith(f" {result.value_after_update}")
+            and result.value_after_busy == str(DRAGGED_WHILE_BUSY))
+    act.ok = held
+    if held:
+        act.outcome = (
+            f"kij sent the update #{order['update']} after the cell had started (its execute_input "
+            f"#{order['execute_input']}); the cell, reading slider.value after its sleep, still printed "
+            f"{after_sleep!r}; the kernel took the update up only after the cell's execute_reply "
+            f"#{order['execute_reply']} (its status busy #{order['update_handled']}"
+            + (f", echo_update #{order['echo_update']}" if "echo_update" in order else "")
+            + f"), and the next cell read {result.value_after_busy}: the shell queue held the drag until the cell ended"
+        )
+    else:
+        act.outcome = (f"not the order a busy kernel gives: update #{order['update']}, cell started "
+                       f"#{order['execute_input']}, cell replied #{order['execute_reply']}, update handled "
+                       f"#{order.get('update_handled', '—')}; the cell printed {result.value_in_busy_cell}, "
+                       f"the next cell read {result.value_after_busy}")
+
+
+# --- the lesson -------------------------------------------------------------------------
+
+
+def run(timeout: float = 30.0) -> Result:
+    """Boot a python3 kernel and run every step on it. When a step fails, the
+    exception carries the steps captured so far as `.capture`."""
+    t0 = time.monotonic()
+    with started(["python3"]) as (kernel,):
+        with Sniffer(kernel.connection_info,
+                     watchdog=lambda: kernel.check_alive("during kij comms")) as sn:
+            capture = Capture(identity=sn.identity.decode(), session=sn.session, takeaway=TAKEAWAY)
+            result = Result(capture=capture, target=f"kij_demo_{uuid.uuid4().hex[:8]}", comm_id=uuid.uuid4().hex)
+            lesson = Lesson(kernel, sn, capture, timeout)
+            try:
+                steps(lesson, result, timeout)
+            except BaseException as exc:
+                lesson.flush()
+                if isinstance(exc, KijError) and not isinstance(exc, KernelDied) and capture.acts:
+                    capture.takeaway = ""
+                    exc.capture = capture
+                raise
+            lesson.flush()
+    capture.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
+    return result
+
+
+def steps(lesson: Lesson, result: Result, timeout: float) -> None:
+    info = connect(lesson)
+    lesson.capture.kernel = _facts(lesson.kernel, info, existing=False)
+    register(lesson, result.target)
+    comm_open(lesson, result.target, result.comm_id, timeout)
+    comm_msg(lesson, result.comm_id, timeout)
+    comm_info(lesson, "comm_info", "comm_info_request: which comms are open?", timeout, target_name=result.target)
+    comm_close(lesson, result.comm_id, timeout)
+    comm_info(lesson, "comm_info_after", "comm_info_request again, after the close", timeout)
+    no_replies(lesson, result)
+    unregister(lesson, result.target)
+    slider = widget(lesson, result)
+    if slider is None:
+        return
+    drag(lesson, result, slider, timeout)
+    busy(lesson, result, slider, timeout)
+
+
+def records(result: Result, act: str) -> list[Record]:
+    return [r for r in result.capture.messages if r.act == act]
+
+
+def save(result: Result, path: str) -> None:
+    """--save FILE: the capture in the kij-frames/1 format (`kij frames --load FILE`)."""
+    trace.save(result.capture, path)
+
+
+__all__ = ["Result", "Widget", "run", "save", "TAKEAWAY", "Act"]
