@@ -327,7 +327,7 @@ def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
     said = []
     if echoes:
         result.echo = echoes[0].content.get("data")
-        said.append(f"the kernel answered with echo_update #{seq_of(lesson, echoes[0])} on iopub, state "
+        said.append(f"the kernel sent back comm_msg #{seq_of(lesson, echoes[0])} on iopub, method echo_update, state "
                     f"{result.echo.get('state')}: the update sent back on iopub, so every frontend — the sender too — "
                     "hears the value the kernel now holds")
     else:
