@@ -146,7 +146,7 @@ def seq_of(lesson: Lesson, c: Captured) -> int:
 
 
 def connect(lesson: Lesson) -> dict:
-    act = lesson.begin("connect", "control: kernel_info_request, and proof iopub is live")
+    act = lesson.begin("connect", "control: kernel_info, and proof iopub is live")
     reply = lesson.sn.wait_for_iopub()
     act.request_msg_id = reply.parent_id
     info = reply.content
@@ -156,7 +156,7 @@ def connect(lesson: Lesson) -> dict:
 
 
 def register(lesson: Lesson, target: str) -> None:
-    act = lesson.begin("register", f"a cell registers the comm target {target!r} in the kernel")
+    act = lesson.begin("register", f"a cell registers the comm target {target}")
     request, reply, _ = lesson.run_cell(register_code(target))
     act.request_msg_id = request.msg_id
     act.ok = reply.content.get("status") == "ok"
@@ -175,7 +175,7 @@ def send_comm(lesson: Lesson, msg_type: str, content: dict, timeout: float) -> t
 
 
 def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("comm_open", "comm_open on shell: the kernel's target answers on iopub")
+    act = lesson.begin("comm_open", "comm_open on shell; the target answers on iopub")
     sent, answers = send_comm(lesson, "comm_open", {"comm_id": comm_id, "target_name": target,
                                                     "data": {"from": "kij"}}, timeout)
     act.request_msg_id = sent.msg_id
@@ -189,7 +189,7 @@ def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None
 
 
 def comm_msg(lesson: Lesson, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("comm_msg", "comm_msg both ways: kij sends n = 21, the kernel sends back 42")
+    act = lesson.begin("comm_msg", "comm_msg both ways: n = 21 out, 42 back")
     sent, answers = send_comm(lesson, "comm_msg", {"comm_id": comm_id, "data": {"n": 21}}, timeout)
     act.request_msg_id = sent.msg_id
     said = [a for a in answers if a.msg_type == "comm_msg"]
@@ -222,7 +222,7 @@ def comm_close(lesson: Lesson, comm_id: str, timeout: float) -> None:
 
 
 def unregister(lesson: Lesson, target: str) -> None:
-    act = lesson.begin("unregister", f"kij removes its target {target!r} again")
+    act = lesson.begin("unregister", f"kij unregisters {target} again")
     request, reply, _ = lesson.run_cell(unregister_code(target))
     act.request_msg_id = request.msg_id
     printed = stdout_of(lesson, request)
@@ -271,7 +271,7 @@ def result_text(lesson: Lesson, request: Captured) -> str | None:
 
 def widget(lesson: Lesson, result: Result) -> str | None:
     """The cell that creates an IntSlider; returns the slider's comm_id."""
-    act = lesson.begin("widget", "a cell creates an IntSlider: the kernel opens comms on iopub")
+    act = lesson.begin("widget", "a cell makes an IntSlider: comm_open on iopub")
     request, reply, _ = lesson.run_cell(SLIDER_CODE)
     act.request_msg_id = request.msg_id
     opens = [c for c in lesson.sn.capture if c.parent_id == request.msg_id and c.msg_type == "comm_open"]
@@ -317,7 +317,7 @@ def widget(lesson: Lesson, result: Result) -> str | None:
 
 
 def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("drag", f"kij plays the browser: the slider dragged to {DRAGGED_TO}")
+    act = lesson.begin("drag", f"kij plays the browser: a drag to {DRAGGED_TO}")
     sent, answers = send_comm(lesson, "comm_msg", update(comm_id, DRAGGED_TO), timeout)
     act.request_msg_id = sent.msg_id
     lesson.note(sent, "what a browser sends when the slider is dragged")
@@ -338,7 +338,7 @@ def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
 
 
 def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("busy", f"the same drag (to {DRAGGED_WHILE_BUSY}) while a cell sleeps")
+    act = lesson.begin("busy", f"a drag to {DRAGGED_WHILE_BUSY} while a cell sleeps")
     cell = lesson.sn.request("shell", "execute_request", {
         "code": BUSY_CODE, "silent": False, "store_history": True, "user_expressions": {},
         "allow_stdin": False, "stop_on_error": True})
