@@ -76,7 +76,7 @@ def test_every_message_is_valid_and_signed(doc):
 def test_every_act_succeeded(doc):
     assert [a["name"] for a in doc["capture"]["acts"]] == [
         "connect", "register", "comm_open", "comm_msg", "comm_info", "comm_close", "comm_info_after",
-        "unregister", "widget", "drag", "busy"]
+        "unregister", "widget", "drag", "busy", "states"]
     assert [a["name"] for a in doc["capture"]["acts"] if not a["ok"]] == []
 
 
@@ -180,6 +180,21 @@ def test_a_drag_while_a_cell_sleeps_waits_for_the_cell(doc):
     assert f"after the sleep: {lesson.DRAGGED_TO}\n" in printed  # the cell never saw the new value
     assert doc["value_after_busy"] == str(lesson.DRAGGED_WHILE_BUSY)
     assert doc["busy_order"]["update"] == update["seq"]
+
+
+def test_a_reloaded_page_asks_the_control_comm_for_every_state(doc):
+    recs = records(doc, "states")
+    opened = one(recs, msg_type="comm_open")
+    assert opened["direction"] == "to_kernel" and opened["content"]["target_name"] == "jupyter.widget.control"
+    assert not [r for r in records(doc) if r["direction"] == "from_kernel" and r["msg_type"] == "comm_open"
+                and r["content"]["target_name"] == "jupyter.widget.control"]
+    ask = one(recs, msg_type="comm_msg", direction="to_kernel")
+    states = one(from_kernel_with_parent(doc, ask), msg_type="comm_msg")["content"]["data"]
+    assert states["method"] == "update_states"
+    widget_ids = {w["comm_id"] for w in doc["widgets"]}
+    assert set(states["states"]) == widget_ids
+    slider = next(s for s in states["states"].values() if s["model_name"] == "IntSliderModel")
+    assert slider["state"]["value"] == lesson.DRAGGED_WHILE_BUSY
 
 
 # --- nothing left behind, --save -------------------------------------------------------

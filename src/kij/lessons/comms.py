@@ -36,9 +36,9 @@ DRAGGED_TO = 7  # what kij, playing the browser, drags it to
 DRAGGED_WHILE_BUSY = 9  # ... and to, while a cell sleeps
 
 TAKEAWAY = (
-    "Widgets are comms: one-way comm_open / comm_msg / comm_close messages, both ways, "
-    "that nobody answers; the kernel handles the ones on shell in order, so a busy cell "
-    "holds every slider drag until it ends."
+    "Widgets are comms: comm_open, comm_msg and comm_close are one-way messages, both ways, "
+    "that get no reply; the kernel takes the ones on shell in order, so a busy cell holds "
+    "every slider drag until it ends."
 )
 
 
@@ -69,6 +69,7 @@ class Result:
     value_in_busy_cell: list[str] = field(default_factory=list)  # what the sleeping cell printed
     value_after_busy: str | None = None  # what the cell after it read
     busy_order: dict = field(default_factory=dict)  # name → seq of the messages that prove the order
+    states: dict = field(default_factory=dict)  # model_id → model name and value, from update_states
 
 
 # --- the cells kij runs ------------------------------------------------------------------
@@ -387,6 +388,36 @@ def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
                        f"the next cell read {result.value_after_busy}")
 
 
+def reload(lesson: Lesson, result: Result, timeout: float) -> None:
+    """What a page that reloads does: open jupyter.widget.control, ask request_states."""
+    act = lesson.begin("states", "a reload: request_states on jupyter.widget.control")
+    comm_id = uuid.uuid4().hex
+    sent = lesson.sn.request("shell", "comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
+                                                    "data": {}}, metadata={"version": "1.0.0"})
+    handled(lesson, sent, reply_expected=False, timeout=timeout)
+    ask, answers = send_comm(lesson, "comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}}, timeout)
+    act.request_msg_id = ask.msg_id
+    send_comm(lesson, "comm_close", {"comm_id": comm_id, "data": {}}, timeout)
+    states = [a for a in answers if a.msg_type == "comm_msg" and a.content.get("data", {}).get("method") == "update_states"]
+    if not states:
+        act.ok = False
+        act.outcome = "no update_states came back for request_states before the kernel's status idle"
+        return
+    for model_id, model in states[0].content["data"].get("states", {}).items():
+        result.states[model_id] = {"model_name": model.get("model_name"), "value": model.get("state", {}).get("value")}
+    slider = [v["value"] for v in result.states.values() if v["model_name"] == "IntSliderModel"]
+    opened_by_kernel = [c for c in lesson.sn.capture if c.msg_type == "comm_open" and c.direction == "from_kernel"
+                        and c.content.get("target_name") == "jupyter.widget.control"]
+    act.outcome = (
+        ("the kernel opened no jupyter.widget.control comm in this run: a frontend opens it, and the kernel "
+         "accepted kij's — ipywidgets registered that target when it was imported" if not opened_by_kernel else
+         f"the kernel itself opened jupyter.widget.control (#{seq_of(lesson, opened_by_kernel[0])})")
+        + f"; for request_states it sent back comm_msg #{seq_of(lesson, states[0])}, method update_states: "
+        f"the state of all {len(result.states)} models"
+        + (f", the IntSlider's value {slider[0]}" if slider else "") + " — how a reloaded page redraws every widget"
+    )
+
+
 # --- the lesson -------------------------------------------------------------------------
 
 
@@ -429,6 +460,7 @@ def steps(lesson: Lesson, result: Result, timeout: float) -> None:
         return
     drag(lesson, result, slider, timeout)
     busy(lesson, result, slider, timeout)
+    reload(lesson, result, timeout)
 
 
 def records(result: Result, act: str) -> list[Record]:

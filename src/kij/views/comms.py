@@ -67,8 +67,12 @@ def gist(rec: Record) -> str:
         model = (data.get("state") or {}).get("_model_name")
         return " · ".join(x for x in (model, c.get("target_name"), _comm(c.get("comm_id", ""))) if x)
     if rec.msg_type == "comm_msg":
+        if data.get("method") == "update_states":
+            return f"update_states · {len(data.get('states') or {})} models"
+        if "state" in data:
+            return f"{data.get('method')} {frames_view._short(json.dumps(data['state']), 24)}"
         if "method" in data:
-            return f"{data['method']} {frames_view._short(json.dumps(data.get('state', {})), 24)}"
+            return data["method"]
         return frames_view._short(json.dumps(data, ensure_ascii=False), 40)
     if rec.msg_type == "comm_close":
         return _comm(c.get("comm_id", ""))
