@@ -248,3 +248,28 @@ def test_cli_json():
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["capture"]["format"] == "kij-frames/1"
 
+
+
+# --- a kernel that dies mid-lesson -------------------------------------------------------
+
+
+def test_a_kernel_killed_mid_lesson_is_reported_and_cleaned_up(monkeypatch):
+    """The kernel is killed just before the busy step: kij says it died (KernelDied,
+    with the steps so far) instead of waiting, and leaves no process or file behind."""
+    import signal
+
+    from kij.errors import KernelDied
+
+    seen = {}
+    real_busy = lesson.busy
+
+    def kill_then_busy(les, result, comm_id, timeout):
+        seen["pid"], seen["file"] = les.kernel.pid, les.kernel.connection_file
+        os.kill(les.kernel.pid, signal.SIGKILL)
+        return real_busy(les, result, comm_id, timeout)
+
+    monkeypatch.setattr(lesson, "busy", kill_then_busy)
+    with pytest.raises(KernelDied, match="died"):
+        lesson.run(timeout=30)
+    assert seen["pid"] and not os.path.exists(f"/proc/{seen['pid']}")
+    assert not os.path.exists(seen["file"])

@@ -423,7 +423,7 @@ def reload(lesson: Lesson, result: Result, timeout: float) -> None:
 
 def run(timeout: float = 30.0) -> Result:
     """Boot a python3 kernel and run every step on it. When a step fails, the
-    exception carries the steps captured so far as `.capture`."""
+    exception carries the steps so far: `.result` (for this view) and `.capture`."""
     t0 = time.monotonic()
     with started(["python3"]) as (kernel,):
         with Sniffer(kernel.connection_info,
@@ -436,8 +436,8 @@ def run(timeout: float = 30.0) -> Result:
             except BaseException as exc:
                 lesson.flush()
                 if isinstance(exc, KijError) and not isinstance(exc, KernelDied) and capture.acts:
-                    capture.takeaway = ""
-                    exc.capture = capture
+                    capture.takeaway = ""  # the steps so far, shown with the error: no lesson drawn
+                    exc.capture, exc.result = capture, result
                 raise
             lesson.flush()
     capture.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)

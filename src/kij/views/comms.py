@@ -146,8 +146,13 @@ def _intro(result) -> list:
     if k is not None:
         parts.append(Text(f"{k.name} kernel · {k.implementation} {k.implementation_version} · "
                           f"protocol {k.protocol_version}" + (f" · PID {k.pid}" if k.pid else "")))
-    parts.append(Text("Every message below was built and signed by kij and sent on its own sockets; "
-                      "comm ids are shown by their first 8 characters.", style="dim"))
+    sent = [r for r in result.capture.messages if r.direction == "to_kernel"]
+    good = [r for r in result.capture.messages if r.signature_valid is True]
+    parts.append(Text(
+        f"kij built and signed the {len(sent)} messages it sent (→) itself, on its own sockets; it "
+        f"recomputed the signature of all {len(result.capture.messages)} messages with the connection key: "
+        f"{len(good)} matched" + ("" if len(good) == len(result.capture.messages) else " (✗ marks the others)")
+        + ". Comm ids are shown by their first 8 characters.", style="dim"))
     return parts
 
 
