@@ -86,8 +86,16 @@ def test_every_act_succeeded(doc):
 def test_the_target_is_kijs_own_and_unregistered(doc):
     target = doc["target"]
     assert re.fullmatch(r"kij_demo_[0-9a-f]{8}", target)
-    cell = one(records(doc, "unregister"), msg_type="stream")
-    assert cell["content"]["text"] == "False\n"  # `target in comm_manager.targets`, printed by the kernel
+    cell = one(records(doc, "unregister"), msg_type="execute_request")
+    printed = one(from_kernel_with_parent(doc, cell), msg_type="stream")
+    assert printed["content"]["text"] == "False\n"  # `target in comm_manager.targets`, printed by the kernel
+    probe = one(records(doc, "unregister"), msg_type="comm_open")
+    assert probe["content"]["target_name"] == target
+    closed = one(from_kernel_with_parent(doc, probe), msg_type="comm_close")
+    assert closed["channel"] == "iopub" and closed["content"]["comm_id"] == probe["content"]["comm_id"]
+    said = one(from_kernel_with_parent(doc, probe), msg_type="stream")
+    assert said["content"] == {"name": "stderr", "text": f"No such comm target registered: {target}\n"}
+    assert said["seq"] < closed["seq"]
 
 
 def test_comm_open_is_answered_by_a_comm_msg_on_iopub(doc):

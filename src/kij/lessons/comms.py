@@ -182,7 +182,7 @@ def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None
     act.request_msg_id = sent.msg_id
     said = [a for a in answers if a.msg_type == "comm_msg" and a.channel == "iopub"]
     if said:
-        act.outcome = (f"the kernel called {target}: it answered with comm_msg #{seq_of(lesson, said[0])} on "
+        act.outcome = (f"the kernel called {target}, which sent comm_msg #{seq_of(lesson, said[0])} on "
                        f"iopub, data {said[0].content.get('data')} — on iopub, so every frontend sees it")
     else:
         act.ok = False
@@ -222,15 +222,31 @@ def comm_close(lesson: Lesson, comm_id: str, timeout: float) -> None:
                    + ("nothing back" if not answers else ", ".join(a.msg_type for a in answers)))
 
 
-def unregister(lesson: Lesson, target: str) -> None:
+def unregister(lesson: Lesson, target: str, timeout: float) -> None:
+    """Unregister the target, then prove it: a comm_open naming it now fails."""
     act = lesson.begin("unregister", f"kij unregisters {target} again")
     request, reply, _ = lesson.run_cell(unregister_code(target))
     act.request_msg_id = request.msg_id
-    printed = stdout_of(lesson, request)
-    act.ok = reply.content.get("status") == "ok" and printed.strip() == "False"
-    act.outcome = (f"the kernel's comm manager no longer knows {target!r} (the cell printed {printed.strip()!r} "
-                   "for 'is it still a target?')" if act.ok else
-                   f"unregistering failed or the target is still there (the cell printed {printed.strip()!r})")
+    printed = stdout_of(lesson, request).strip()
+    probe, answers = send_comm(lesson, "comm_open", {"comm_id": uuid.uuid4().hex, "target_name": target,
+                                                     "data": {}}, timeout)
+    lesson.note(probe, "a probe: the target it names is gone")
+    closed = [a for a in answers if a.msg_type == "comm_close"]
+    errors = [a.content.get("text", "").strip() for a in answers
+              if a.msg_type == "stream" and a.content.get("name") == "stderr"]
+    act.ok = reply.content.get("status") == "ok" and printed == "False"
+    said = f"the cell printed {printed!r} for 'is {target} still a target?'"
+    now = "; a comm_open naming it now"
+    if errors and closed:
+        said += (f"{now} makes the kernel say {errors[0]!r} on iopub (stderr) and close that comm again "
+                 f"at once (comm_close #{seq_of(lesson, closed[0])} on iopub)")
+    elif closed:
+        said += f"{now} is closed again at once by the kernel (comm_close #{seq_of(lesson, closed[0])} on iopub)"
+    elif errors:
+        said += f"{now} makes the kernel say {errors[0]!r} on iopub (stderr)"
+    else:
+        said += f"{now} got " + (", ".join(a.msg_type for a in answers) or "nothing back")
+    act.outcome = said
 
 
 def no_replies(lesson: Lesson, result: Result) -> None:
@@ -454,7 +470,7 @@ def steps(lesson: Lesson, result: Result, timeout: float) -> None:
     comm_close(lesson, result.comm_id, timeout)
     comm_info(lesson, "comm_info_after", "comm_info_request again, after the close", timeout)
     no_replies(lesson, result)
-    unregister(lesson, result.target)
+    unregister(lesson, result.target, timeout)
     slider = widget(lesson, result)
     if slider is None:
         return
