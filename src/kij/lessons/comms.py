@@ -28,7 +28,7 @@ from kij.errors import KernelDied, KernelTimeout, KijError
 from kij.kernel import started
 from kij.lessons.frames import Lesson, _facts
 from kij.sniffer import Captured, Sniffer
-from kij.trace import Act, Capture, Record
+from kij.trace import Capture
 
 SLEEP_S = 2  # how long the busy cell sleeps (its length is never measured or asserted)
 START_VALUE = 3  # the slider's value when the cell creates it
@@ -479,13 +479,6 @@ def steps(lesson: Lesson, result: Result, timeout: float) -> None:
     reload(lesson, result, timeout)
 
 
-def records(result: Result, act: str) -> list[Record]:
-    return [r for r in result.capture.messages if r.act == act]
-
-
 def save(result: Result, path: str) -> None:
     """--save FILE: the capture in the kij-frames/1 format (`kij frames --load FILE`)."""
     trace.save(result.capture, path)
-
-
-__all__ = ["Result", "Widget", "run", "save", "TAKEAWAY", "Act"]
