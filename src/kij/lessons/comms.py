@@ -19,15 +19,14 @@ unregistered again before the end.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 
 from kij import trace
 from kij.errors import KernelDied, KernelTimeout, KijError
-from kij.kernel import started
-from kij.lessons.frames import Lesson, _facts
-from kij.sniffer import Captured, Sniffer
+from kij.kernel import Exchange, started, timed
+from kij.lessons.frames import Lesson, execute_content, kernel_facts
+from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Capture
 
 SLEEP_S = 2  # how long the busy cell sleeps (its length is never measured or asserted)
@@ -70,6 +69,7 @@ class Result:
     value_after_busy: str | None = None  # what the cell after it read
     busy_order: dict = field(default_factory=dict)  # name → seq of the messages that prove the order
     states: dict = field(default_factory=dict)  # model_id → model name and value, from update_states
+    elapsed_ms: float = 0.0
 
 
 # --- the cells kij runs ------------------------------------------------------------------
@@ -109,36 +109,25 @@ def update(comm_id: str, value: int) -> dict:
     return {"comm_id": comm_id, "data": {"method": "update", "state": {"value": value}, "buffer_paths": []}}
 
 
-# --- waiting: the one helper this lesson adds ---------------------------------------------
+# --- waiting: kij's one send-and-wait, and what a step says when it runs out ----------------
 
 
-def handled(lesson: Lesson, request: Captured, reply_expected: bool, timeout: float) -> Captured | None:
-    """Wait until the kernel has handled request: its `status: idle` on iopub, and its
-    reply on shell when one is expected. Returns the reply (None when none expected).
-    (frames.Lesson.run_cell does this for execute_request it sends itself; this one
-    waits for any request already sent, comms included.)"""
-    sn = lesson.sn
-    reply = None
-    idle = False
-    deadline = time.monotonic() + timeout
-    while not (idle and (reply or not reply_expected)):
-        got = sn.recv_until(lambda c: c.parent_id == request.msg_id and (
-            c.channel in ("shell", "control") or c.content.get("execution_state") == "idle"),
-            deadline - time.monotonic())
-        if got is None:
-            act = lesson.capture.acts[-1]
-            act.ok = False
-            act.outcome = (f"after {timeout:g} s the kernel had not finished handling {request.msg_type} "
-                           f"(#{seq_of(lesson, request)}); kij stopped waiting")
-            raise KernelTimeout(lesson.kernel.timed_out(timeout))
-        if got.channel == "iopub":
-            idle = True
-        else:
-            reply = got
-    return reply
+def answered(lesson: Lesson, request: Sniffed, timeout: float, **options) -> Exchange:
+    """Wait until the kernel has handled a message kij sent: its `status: idle` on iopub,
+    and its reply when it is a *_request (Sniffer.answers; options pass through). A step
+    that runs out of time fails, saying what never came."""
+    exchange = lesson.sn.answers(request, timeout, watchdog=lambda: lesson.kernel.check_alive("during kij comms"),
+                                 **options)
+    if exchange.missing() != "nothing":
+        act = lesson.capture.acts[-1]
+        act.ok = False
+        act.outcome = (f"after {timeout:g} s kij had {exchange.missing()} for its {request.msg_type} "
+                       f"(#{seq_of(lesson, request)}), and stopped waiting")
+        raise KernelTimeout(lesson.kernel.timed_out(timeout))
+    return exchange
 
 
-def seq_of(lesson: Lesson, c: Captured) -> int:
+def seq_of(lesson: Lesson, c: Sniffed) -> int:
     """The # a captured message has (will have) in the capture's records."""
     return lesson.sn.capture.index(c)
 
@@ -166,13 +155,12 @@ def register(lesson: Lesson, target: str) -> None:
                    f"the cell failed ({reply.content.get('ename')}): the target is not registered")
 
 
-def send_comm(lesson: Lesson, msg_type: str, content: dict, timeout: float) -> tuple[Captured, list[Captured]]:
+def send_comm(lesson: Lesson, msg_type: str, content: dict, timeout: float) -> tuple[Sniffed, list[Sniffed]]:
     """Send a comm message on shell, wait until the kernel has handled it (its status
     idle), and return it with what the kernel sent back with it as parent."""
     sent = lesson.sn.request("shell", msg_type, content)
-    handled(lesson, sent, reply_expected=False, timeout=timeout)
-    answers = [c for c in lesson.sn.capture if c.parent_id == sent.msg_id and c.msg_type != "status"]
-    return sent, answers
+    exchange = answered(lesson, sent, timeout)
+    return sent, [c for c in exchange.messages if c.msg_type != "status"]
 
 
 def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None:
@@ -205,7 +193,7 @@ def comm_msg(lesson: Lesson, comm_id: str, timeout: float) -> None:
 def comm_info(lesson: Lesson, act_name: str, title: str, timeout: float, **content) -> dict:
     act = lesson.begin(act_name, title)
     request = lesson.sn.request("shell", "comm_info_request", content)
-    reply = handled(lesson, request, reply_expected=True, timeout=timeout)
+    reply = answered(lesson, request, timeout).reply
     act.request_msg_id = request.msg_id
     comms = reply.content.get("comms", {})
     listed = ", ".join(f"{cid[:8]}… ({v.get('target_name')})" for cid, v in comms.items()) or "no comms"
@@ -274,12 +262,12 @@ def no_replies(lesson: Lesson, result: Result) -> None:
     act.outcome += "; " + result.no_reply_proof
 
 
-def stdout_of(lesson: Lesson, request: Captured) -> str:
+def stdout_of(lesson: Lesson, request: Sniffed) -> str:
     return "".join(c.content.get("text", "") for c in lesson.sn.capture
                    if c.parent_id == request.msg_id and c.msg_type == "stream" and c.content.get("name") == "stdout")
 
 
-def result_text(lesson: Lesson, request: Captured) -> str | None:
+def result_text(lesson: Lesson, request: Sniffed) -> str | None:
     for c in lesson.sn.capture:
         if c.parent_id == request.msg_id and c.msg_type == "execute_result":
             return c.content.get("data", {}).get("text/plain")
@@ -356,18 +344,23 @@ def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
 
 def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
     act = lesson.begin("busy", f"a drag to {DRAGGED_WHILE_BUSY} while a cell sleeps")
-    cell = lesson.sn.request("shell", "execute_request", {
-        "code": BUSY_CODE, "silent": False, "store_history": True, "user_expressions": {},
-        "allow_stdin": False, "stop_on_error": True})
+    drags: list[Sniffed] = []
+
+    def drag_once_started(got: Sniffed) -> None:  # the cell's execute_input: it is running now
+        if got.msg_type == "execute_input" and not drags:
+            drags.append(lesson.sn.request("shell", "comm_msg", update(comm_id, DRAGGED_WHILE_BUSY)))
+            lesson.note(drags[0], "sent while the cell sleeps")
+
+    cell = lesson.sn.request("shell", "execute_request", execute_content(BUSY_CODE))
     act.request_msg_id = cell.msg_id
-    started_ = lesson.sn.recv_until(lambda c: c.parent_id == cell.msg_id and c.msg_type == "execute_input", timeout)
-    if started_ is None:
-        act.ok, act.outcome = False, "the sleeping cell never started (no execute_input)"
-        raise KernelTimeout(lesson.kernel.timed_out(timeout))
-    sent = lesson.sn.request("shell", "comm_msg", update(comm_id, DRAGGED_WHILE_BUSY))
-    lesson.note(sent, "sent while the cell sleeps")
-    cell_reply = handled(lesson, cell, reply_expected=True, timeout=timeout + SLEEP_S)
-    handled(lesson, sent, reply_expected=False, timeout=timeout)
+    cell_done = answered(lesson, cell, timeout + SLEEP_S, on_message=drag_once_started)
+    if not drags:
+        act.ok, act.outcome = False, "the sleeping cell never said it started (no execute_input): kij sent no drag"
+        return
+    sent = drags[0]
+    answered(lesson, sent, timeout)
+    started_ = next(c for c in cell_done.messages if c.msg_type == "execute_input")
+    cell_reply = cell_done.reply
     read, _, _ = lesson.run_cell(READ_CODE)
     result.value_in_busy_cell = [line for line in stdout_of(lesson, cell).splitlines() if line]
     result.value_after_busy = result_text(lesson, read)
@@ -410,7 +403,7 @@ def reload(lesson: Lesson, result: Result, timeout: float) -> None:
     comm_id = uuid.uuid4().hex
     sent = lesson.sn.request("shell", "comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
                                                     "data": {}}, metadata={"version": "1.0.0"})
-    handled(lesson, sent, reply_expected=False, timeout=timeout)
+    answered(lesson, sent, timeout)
     ask, answers = send_comm(lesson, "comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}}, timeout)
     act.request_msg_id = ask.msg_id
     send_comm(lesson, "comm_close", {"comm_id": comm_id, "data": {}}, timeout)
@@ -437,13 +430,12 @@ def reload(lesson: Lesson, result: Result, timeout: float) -> None:
 # --- the lesson -------------------------------------------------------------------------
 
 
+@timed
 def run(timeout: float = 30.0) -> Result:
     """Boot a python3 kernel and run every step on it. When a step fails, the
-    exception carries the steps so far: `.result` (for this view) and `.capture`."""
-    t0 = time.monotonic()
+    exception carries the steps so far: `.capture`, and `.result` for this view."""
     with started(["python3"]) as (kernel,):
-        with Sniffer(kernel.connection_info,
-                     watchdog=lambda: kernel.check_alive("during kij comms")) as sn:
+        with Sniffer(kernel.connection_info) as sn:
             capture = Capture(identity=sn.identity.decode(), session=sn.session, takeaway=TAKEAWAY)
             result = Result(capture=capture, target=f"kij_demo_{uuid.uuid4().hex[:8]}", comm_id=uuid.uuid4().hex)
             lesson = Lesson(kernel, sn, capture, timeout)
@@ -456,13 +448,12 @@ def run(timeout: float = 30.0) -> Result:
                     exc.capture, exc.result = capture, result
                 raise
             lesson.flush()
-    capture.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result
 
 
 def steps(lesson: Lesson, result: Result, timeout: float) -> None:
     info = connect(lesson)
-    lesson.capture.kernel = _facts(lesson.kernel, info, existing=False)
+    lesson.capture.kernel = kernel_facts(lesson.kernel, info, existing=False)
     register(lesson, result.target)
     comm_open(lesson, result.target, result.comm_id, timeout)
     comm_msg(lesson, result.comm_id, timeout)
