@@ -156,8 +156,10 @@ def test_the_slider_cell_opens_one_widget_comm_per_model(doc):
     assert doc["view_model_id"] == slider["content"]["comm_id"]
     others = {r["content"]["comm_id"] for r in opens} - {slider["content"]["comm_id"]}
     assert {state["layout"][len("IPY_MODEL_"):], state["style"][len("IPY_MODEL_"):]} == others
-    reply = one(records(doc, "widget"), msg_type="execute_reply")
-    assert max(r["seq"] for r in opens) < reply["seq"]  # opened while the cell ran
+    cell = one(records(doc, "widget"), msg_type="execute_request")
+    states = [r for r in from_kernel_with_parent(doc, cell) if r["msg_type"] == "status"]
+    busy, idle = (one(states, content={"execution_state": s}) for s in ("busy", "idle"))
+    assert busy["seq"] < min(r["seq"] for r in opens) and max(r["seq"] for r in opens) < idle["seq"]  # while it ran
 
 
 def test_a_drag_is_echoed_and_read_by_the_next_cell(doc):
@@ -182,8 +184,10 @@ def test_a_drag_while_a_cell_sleeps_waits_for_the_cell(doc):
     update = one(busy, msg_type="comm_msg", direction="to_kernel")
     cell_reply = one(from_kernel_with_parent(doc, cell), msg_type="execute_reply")
     handled = from_kernel_with_parent(doc, update)
+    cell_idle = one(from_kernel_with_parent(doc, cell), msg_type="status", content={"execution_state": "idle"})
     assert started["seq"] < update["seq"] < cell_reply["seq"]  # sent while the cell ran
-    assert cell_reply["seq"] < min(r["seq"] for r in handled)  # taken up only after it
+    assert cell_idle["seq"] < min(r["seq"] for r in handled)  # taken up only after it (both on iopub)
+    assert doc["busy_order"]["cell_idle"] == cell_idle["seq"]
     printed = "".join(r["content"]["text"] for r in from_kernel_with_parent(doc, cell) if r["msg_type"] == "stream")
     assert f"after the sleep: {lesson.DRAGGED_TO}\n" in printed  # the cell never saw the new value
     assert doc["value_after_busy"] == str(lesson.DRAGGED_WHILE_BUSY)
@@ -248,6 +252,55 @@ def test_view_at_width(result, width):
     assert " ".join(result.capture.takeaway.split()) in flat
     assert "update" in text and "echo_update" in text and "IntSliderModel" in text
     assert "✗" not in text
+
+
+def test_comm_gists_come_from_parts_summary(result):
+    """The timeline says what a comm message carries (kij.views.parts.summary, the one home)."""
+    text = rendered(result, 120)
+    assert "IntSliderModel · jupyter.widget · comm " in text
+    assert 'update {"value": 7}' in text and 'echo_update {"value": 7}' in text
+    assert "update_states · 3 models" in text
+    assert f"target '{result.target}'" in text
+
+
+def test_a_bare_capture_draws(result):
+    """What a failed run shows (kij.app's shown_if_it_fails passes the capture alone)."""
+    con = Console(record=True, width=80, color_system=None)
+    con.print(view.render(result.capture))
+    assert "1 · " + result.capture.acts[0].title in con.export_text()
+
+
+# --- kij's one send-and-wait, for messages that get no reply ------------------------------
+
+
+def test_answers_waits_for_a_comm_and_counts_what_already_arrived():
+    """A comm message gets no reply: its status idle alone ends the wait. Sent before a
+    cell kij then waits on, its busy/idle arrive during that wait — Sniffer.answers
+    still finds them (await_reply alone would poll past them and time out)."""
+    from kij.kernel import started
+    from kij.lessons.frames import execute_content
+    from kij.sniffer import Sniffer
+
+    with started(["python3"]) as (kernel,), Sniffer(kernel.connection_info) as sn:
+        sn.wait_for_iopub()
+        comm = sn.request("shell", "comm_close", {"comm_id": "no-such-comm", "data": {}})
+        _, cell = sn.exchange("shell", "execute_request", execute_content("1 + 1"), 10)
+        assert cell.reply is not None and cell.idle
+        seq = sn.capture.index
+        comm_idle = next(c for c in sn.capture if c.parent_id == comm.msg_id and c.content.get("execution_state") == "idle")
+        assert seq(comm_idle) < seq(cell.reply)  # it did arrive during the cell's wait
+        exchange = sn.answers(comm, 2.0)
+    assert exchange.reply_type is None and exchange.reply is None
+    assert exchange.missing() == "nothing"
+    assert [m.content["execution_state"] for m in exchange.messages if m.msg_type == "status"] == ["busy", "idle"]
+    assert not [m for m in exchange.messages if m.channel == "shell"]
+
+
+def test_missing_says_no_status_idle_for_a_message_without_reply():
+    from kij.kernel import await_reply
+
+    exchange = await_reply(lambda ms: [], "nobody", None, 0.05)
+    assert exchange.missing() == "no status idle"
 
 
 @pytest.mark.xfail(strict=True, reason="wired by the lead")

@@ -359,25 +359,34 @@ def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
         return
     sent = drags[0]
     answered(lesson, sent, timeout)
-    started_ = next(c for c in cell_done.messages if c.msg_type == "execute_input")
-    cell_reply = cell_done.reply
     read, _, _ = lesson.run_cell(READ_CODE)
     result.value_in_busy_cell = [line for line in stdout_of(lesson, cell).splitlines() if line]
     result.value_after_busy = result_text(lesson, read)
-    seq = {c.msg_id: i for i, c in enumerate(lesson.sn.capture)}
+    result.busy_order = busy_order(lesson, cell_done, sent)
+    busy_verdict(act, result)
+
+
+def busy_order(lesson: Lesson, cell_done: Exchange, sent: Sniffed) -> dict:
+    """The # of the messages that prove the order. The cell's status idle and the
+    update's status busy both travel on iopub, one socket, so their order is the
+    kernel's own (a shell reply and an iopub message may arrive in either order)."""
+    def status(messages, state):
+        return next((c for c in messages if c.content.get("execution_state") == state), None)
+
     effects = [c for c in lesson.sn.capture if c.parent_id == sent.msg_id]
-    echo = next((c for c in effects if c.msg_type == "comm_msg"), None)
-    first_effect = effects[0] if effects else None
-    order = {"execute_input": seq[started_.msg_id], "update": seq[sent.msg_id],
-             "execute_reply": seq[cell_reply.msg_id]}
-    if first_effect is not None:
-        order["update_handled"] = lesson.sn.capture.index(first_effect)
-    if echo is not None:
-        order["echo_update"] = lesson.sn.capture.index(echo)
-    result.busy_order = order
+    picks = {"execute_input": next(c for c in cell_done.messages if c.msg_type == "execute_input"),
+             "update": sent, "execute_reply": cell_done.reply, "cell_idle": status(cell_done.messages, "idle"),
+             "update_handled": status(effects, "busy"),
+             "echo_update": next((c for c in effects if c.msg_type == "comm_msg"), None)}
+    return {name: seq_of(lesson, c) for name, c in picks.items() if c is not None}
+
+
+def busy_verdict(act, result: Result) -> None:
+    """Was the drag held until the cell ended? Said from the order and what the cells read."""
+    order = result.busy_order
     after_sleep = next((line for line in result.value_in_busy_cell if line.startswith("after the sleep")), "")
     held = (order["update"] > order["execute_input"]
-            and order.get("update_handled", -1) > order["execute_reply"]
+            and order.get("update_handled", -1) > order["cell_idle"]
             and after_sleep.endswith(f" {result.value_after_update}")
             and result.value_after_busy == str(DRAGGED_WHILE_BUSY))
     act.ok = held
@@ -385,14 +394,14 @@ def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
         act.outcome = (
             f"kij sent the update #{order['update']} after the cell had started (its execute_input "
             f"#{order['execute_input']}); the cell, reading slider.value after its sleep, still printed "
-            f"{after_sleep!r}; the kernel took the update up only after the cell's execute_reply "
-            f"#{order['execute_reply']} (its status busy #{order['update_handled']}"
+            f"{after_sleep!r}; the kernel took the update up only after the cell had ended (the cell's status "
+            f"idle #{order['cell_idle']}, then the update's status busy #{order['update_handled']}"
             + (f", echo_update #{order['echo_update']}" if "echo_update" in order else "")
             + f"), and the next cell read {result.value_after_busy}: the shell queue held the drag until the cell ended"
         )
     else:
         act.outcome = (f"not the order a busy kernel gives: update #{order['update']}, cell started "
-                       f"#{order['execute_input']}, cell replied #{order['execute_reply']}, update handled "
+                       f"#{order['execute_input']}, cell idle #{order['cell_idle']}, update handled "
                        f"#{order.get('update_handled', '—')}; the cell printed {result.value_in_busy_cell}, "
                        f"the next cell read {result.value_after_busy}")
 
