@@ -163,31 +163,34 @@ def send_comm(lesson: Lesson, msg_type: str, content: dict, timeout: float) -> t
     return sent, [c for c in exchange.messages if c.msg_type != "status"]
 
 
-def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("comm_open", "comm_open on shell; the target answers on iopub")
-    sent, answers = send_comm(lesson, "comm_open", {"comm_id": comm_id, "target_name": target,
-                                                    "data": {"from": "kij"}}, timeout)
+def comm_step(lesson: Lesson, name: str, title: str, msg_type: str, content: dict,
+              timeout: float) -> tuple[object, Sniffed | None]:
+    """A step that sends one comm message and looks for the comm_msg the kernel sends back."""
+    act = lesson.begin(name, title)
+    sent, answers = send_comm(lesson, msg_type, content, timeout)
     act.request_msg_id = sent.msg_id
-    said = [a for a in answers if a.msg_type == "comm_msg" and a.channel == "iopub"]
-    if said:
-        act.outcome = (f"the kernel called {target}, which sent comm_msg #{seq_of(lesson, said[0])} on "
-                       f"iopub, data {said[0].content.get('data')} — on iopub, so every frontend sees it")
-    else:
+    said = next((a for a in answers if a.msg_type == "comm_msg"), None)
+    if said is None:
         act.ok = False
-        act.outcome = "no comm_msg came back before the kernel's status idle for the comm_open"
+        act.outcome = f"no comm_msg came back before the kernel's status idle for kij's {msg_type}"
+    return act, said
+
+
+def comm_open(lesson: Lesson, target: str, comm_id: str, timeout: float) -> None:
+    act, said = comm_step(lesson, "comm_open", "comm_open on shell; the target answers on iopub", "comm_open",
+                          {"comm_id": comm_id, "target_name": target, "data": {"from": "kij"}}, timeout)
+    if said is not None:
+        act.outcome = (f"the kernel called {target}, which sent comm_msg #{seq_of(lesson, said)} on "
+                       f"{said.channel}, data {said.content.get('data')}"
+                       + (" — on iopub, so every frontend sees it" if said.channel == "iopub" else ""))
 
 
 def comm_msg(lesson: Lesson, comm_id: str, timeout: float) -> None:
-    act = lesson.begin("comm_msg", "comm_msg both ways: n = 21 out, 42 back")
-    sent, answers = send_comm(lesson, "comm_msg", {"comm_id": comm_id, "data": {"n": 21}}, timeout)
-    act.request_msg_id = sent.msg_id
-    said = [a for a in answers if a.msg_type == "comm_msg"]
-    if said:
+    act, said = comm_step(lesson, "comm_msg", "comm_msg both ways: n = 21 out, 42 back", "comm_msg",
+                          {"comm_id": comm_id, "data": {"n": 21}}, timeout)
+    if said is not None:
         act.outcome = (f"kij's comm_msg {{'n': 21}} went to the kernel on shell; its handler's comm_msg "
-                       f"#{seq_of(lesson, said[0])} came back on {said[0].channel}: {said[0].content.get('data')}")
-    else:
-        act.ok = False
-        act.outcome = "the kernel's handler sent nothing back before its status idle"
+                       f"#{seq_of(lesson, said)} came back on {said.channel}: {said.content.get('data')}")
 
 
 def comm_info(lesson: Lesson, act_name: str, title: str, timeout: float, **content) -> dict:
