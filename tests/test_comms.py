@@ -334,3 +334,11 @@ def test_a_kernel_killed_mid_lesson_is_reported_and_cleaned_up(monkeypatch):
         lesson.run(timeout=30)
     assert seen["pid"] and not os.path.exists(f"/proc/{seen['pid']}")
     assert not os.path.exists(seen["file"])
+
+
+def test_an_unwritable_save_is_refused_before_anything_boots(tmp_path):
+    from kij.errors import UserError
+
+    with pytest.raises(UserError):
+        lesson.check_flags(save=str(tmp_path / "no-such-dir" / "comms.jsonl"))
+    lesson.check_flags(save=str(tmp_path / "comms.jsonl"))  # a writable one passes

@@ -485,3 +485,9 @@ def steps(lesson: Lesson, result: Result, timeout: float) -> None:
 def save(result: Result, path: str) -> None:
     """--save FILE: the capture in the kij-frames/1 format (`kij frames --load FILE`)."""
     trace.save(result.capture, path)
+
+
+def check_flags(save: str | None) -> None:
+    """kij comms' flags, refused before anything boots: --save must be writable."""
+    if save:
+        trace.check_writable(save)

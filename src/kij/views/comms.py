@@ -73,7 +73,8 @@ def _step(number: int, act: Act, result: Result, ids: dict[str, int], width: int
     drawn: list = [blank(), Rule(Text(f"{number} · {act.title}", style="bold"), align="left")]
     drawn += frames_view.timeline(records, ids, width)
     t0 = records[0].t_ms if records else 0.0
-    drawn += [frames_view.message_frames(r, ids, t0) for r in records if _detailed(act, r)]
+    for rec in (r for r in records if _detailed(act, r)):
+        drawn += [blank(), frames_view.message_frames(rec, ids, t0)]
     if act.name == "widget" and result.slider_state:
         drawn += _state(result.slider_state)
     if act.outcome:
