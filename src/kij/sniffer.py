@@ -206,7 +206,8 @@ class Sniffer:
         (`kij.kernel.await_reply`, whose options pass through). What already arrived after
         it was sent counts too, so a request sent while waiting on another loses nothing."""
         reply_type = request.msg_type.replace("_request", "_reply") if request.msg_type.endswith("_request") else None
-        earlier = [c for c in self.capture[self.capture.index(request) + 1:] if c.direction == "from_kernel"]
+        sent_at = next(i for i in range(len(self.capture) - 1, -1, -1) if self.capture[i] is request)
+        earlier = [c for c in self.capture[sent_at + 1:] if c.direction == "from_kernel"]
 
         def poll(timeout_ms: int) -> list[Sniffed]:
             if earlier:
