@@ -263,6 +263,14 @@ def test_comm_gists_come_from_parts_summary(result):
     assert f"target '{result.target}'" in text
 
 
+def test_the_tours_compact_page_has_every_step_and_no_frames(result):
+    con = Console(record=True, width=80, color_system=None)
+    con.print(view.render_compact(result))
+    text = con.export_text()
+    assert all(f"{n} · {a.title}" in text for n, a in enumerate(result.capture.acts, 1))
+    assert "signature ✓" not in text and "signature ✓" in rendered(result, 80)
+
+
 def test_a_bare_capture_draws(result):
     """What a failed run shows (kij.app's shown_if_it_fails passes the capture alone)."""
     con = Console(record=True, width=80, color_system=None)

@@ -52,7 +52,7 @@ class Widget:
 
 
 @dataclass
-class Result:
+class CommsResult:
     """Everything `kij comms` saw: the capture (kij-frames/1) and the facts drawn from it."""
 
     capture: Capture
@@ -240,7 +240,7 @@ def unregister(lesson: Lesson, target: str, timeout: float) -> None:
     act.outcome = said
 
 
-def no_replies(lesson: Lesson, result: Result) -> None:
+def no_replies(lesson: Lesson, result: CommsResult) -> None:
     """Comms have no replies: no shell message had a comm_* message of kij's as parent,
     up to a reply to a later request on the same shell socket."""
     sent = {c.msg_id: c for c in lesson.sn.capture
@@ -277,7 +277,7 @@ def result_text(lesson: Lesson, request: Sniffed) -> str | None:
     return None
 
 
-def widget(lesson: Lesson, result: Result) -> str | None:
+def widget(lesson: Lesson, result: CommsResult) -> str | None:
     """The cell that creates an IntSlider; returns the slider's comm_id."""
     act = lesson.begin("widget", "a cell makes an IntSlider: comm_open on iopub")
     request, reply, _ = lesson.run_cell(SLIDER_CODE)
@@ -324,7 +324,7 @@ def widget(lesson: Lesson, result: Result) -> str | None:
     return slider.content.get("comm_id")
 
 
-def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
+def drag(lesson: Lesson, result: CommsResult, comm_id: str, timeout: float) -> None:
     act = lesson.begin("drag", f"kij plays the browser: a drag to {DRAGGED_TO}")
     sent, answers = send_comm(lesson, "comm_msg", update(comm_id, DRAGGED_TO), timeout)
     act.request_msg_id = sent.msg_id
@@ -345,7 +345,7 @@ def drag(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
     act.outcome = "; ".join(said)
 
 
-def busy(lesson: Lesson, result: Result, comm_id: str, timeout: float) -> None:
+def busy(lesson: Lesson, result: CommsResult, comm_id: str, timeout: float) -> None:
     act = lesson.begin("busy", f"a drag to {DRAGGED_WHILE_BUSY} while a cell sleeps")
     drags: list[Sniffed] = []
 
@@ -384,7 +384,7 @@ def busy_order(lesson: Lesson, cell_done: Exchange, sent: Sniffed) -> dict:
     return {name: seq_of(lesson, c) for name, c in picks.items() if c is not None}
 
 
-def busy_verdict(act, result: Result) -> None:
+def busy_verdict(act, result: CommsResult) -> None:
     """Was the drag held until the cell ended? Said from the order and what the cells read."""
     order = result.busy_order
     after_sleep = next((line for line in result.value_in_busy_cell if line.startswith("after the sleep")), "")
@@ -409,7 +409,7 @@ def busy_verdict(act, result: Result) -> None:
                        f"the next cell read {result.value_after_busy}")
 
 
-def reload(lesson: Lesson, result: Result, timeout: float) -> None:
+def reload(lesson: Lesson, result: CommsResult, timeout: float) -> None:
     """What a page that reloads does: open jupyter.widget.control, ask request_states."""
     act = lesson.begin("states", "a reload: request_states on jupyter.widget.control")
     comm_id = uuid.uuid4().hex
@@ -443,13 +443,13 @@ def reload(lesson: Lesson, result: Result, timeout: float) -> None:
 
 
 @timed
-def run(timeout: float = 30.0) -> Result:
+def run(timeout: float = 30.0) -> CommsResult:
     """Boot a python3 kernel and run every step on it. When a step fails, the
     exception carries the steps so far: `.capture`, and `.result` for this view."""
     with started(["python3"]) as (kernel,):
         with Sniffer(kernel.connection_info) as sn:
             capture = Capture(identity=sn.identity.decode(), session=sn.session, takeaway=TAKEAWAY)
-            result = Result(capture=capture, target=f"kij_demo_{uuid.uuid4().hex[:8]}", comm_id=uuid.uuid4().hex)
+            result = CommsResult(capture=capture, target=f"kij_demo_{uuid.uuid4().hex[:8]}", comm_id=uuid.uuid4().hex)
             lesson = Lesson(kernel, sn, capture, timeout)
             try:
                 steps(lesson, result, timeout)
@@ -463,7 +463,7 @@ def run(timeout: float = 30.0) -> Result:
     return result
 
 
-def steps(lesson: Lesson, result: Result, timeout: float) -> None:
+def steps(lesson: Lesson, result: CommsResult, timeout: float) -> None:
     info = connect(lesson)
     lesson.capture.kernel = kernel_facts(lesson.kernel, info, existing=False)
     register(lesson, result.target)
@@ -482,7 +482,7 @@ def steps(lesson: Lesson, result: Result, timeout: float) -> None:
     reload(lesson, result, timeout)
 
 
-def save(result: Result, path: str) -> None:
+def save(result: CommsResult, path: str) -> None:
     """--save FILE: the capture in the kij-frames/1 format (`kij frames --load FILE`)."""
     trace.save(result.capture, path)
 

@@ -13,7 +13,7 @@ from rich.console import Group
 from rich.rule import Rule
 from rich.text import Text
 
-from kij.lessons.comms import Result
+from kij.lessons.comms import CommsResult
 from kij.trace import Act, Capture
 from kij.views import frames as frames_view
 from kij.views.parts import ByWidth, blank, fact_grid, heading, takeaway
@@ -21,15 +21,6 @@ from kij.views.parts import ByWidth, blank, fact_grid, heading, takeaway
 # The state keys of the IntSlider worth a learner's look (the rest are styling defaults).
 STATE_KEYS = ("_model_name", "_view_name", "_model_module", "value", "min", "max", "step",
               "description", "continuous_update", "layout", "style")
-
-
-def _ids(cap: Capture) -> dict[str, int]:
-    """msg_id → # of the message that first carried it (for the ↳#n parent links)."""
-    ids: dict[str, int] = {}
-    for r in cap.messages:
-        if r.msg_id:
-            ids.setdefault(r.msg_id, r.seq)
-    return ids
 
 
 def _detailed(act: Act, rec) -> bool:
@@ -67,13 +58,13 @@ def _intro(cap: Capture) -> list:
     return parts
 
 
-def _step(number: int, act: Act, result: Result, ids: dict[str, int], width: int) -> list:
-    """One step: its rule, kij frames' timeline, the frames that teach, its verdict."""
+def _step(number: int, act: Act, result: CommsResult, ids: dict[str, int], width: int, compact: bool) -> list:
+    """One step: its rule, kij frames' timeline, the frames that teach (not when compact), its verdict."""
     records = [r for r in result.capture.messages if r.act == act.name]
     drawn: list = [blank(), Rule(Text(f"{number} · {act.title}", style="bold"), align="left")]
     drawn += frames_view.timeline(records, ids, width)
     t0 = records[0].t_ms if records else 0.0
-    for rec in (r for r in records if _detailed(act, r)):
+    for rec in (r for r in records if _detailed(act, r) and not compact):
         drawn += [blank(), frames_view.message_frames(rec, ids, t0)]
     if act.name == "widget" and result.slider_state:
         drawn += _state(result.slider_state)
@@ -82,20 +73,28 @@ def _step(number: int, act: Act, result: Result, ids: dict[str, int], width: int
     return drawn
 
 
-def _page(result: Result, width: int) -> list:
+def _page(result: CommsResult, width: int, compact: bool) -> list:
     cap = result.capture
-    ids = _ids(cap)
+    ids = frames_view.message_ids(cap)
     drawn = _intro(cap)
+    if compact:
+        drawn.append(Text("the frames of the comm messages kij built, and --save: kij comms", style="dim"))
     for number, act in enumerate(cap.acts, 1):
-        drawn += _step(number, act, result, ids, width)
+        drawn += _step(number, act, result, ids, width, compact)
     if cap.takeaway:
         drawn.append(takeaway(cap.takeaway))
     return drawn
 
 
-def render(result: Result | Capture) -> ByWidth:
-    """The whole lesson: intro, one section per step, the takeaway. A bare Capture (the
-    steps a failed run got through, as kij.app's shown_if_it_fails passes it) draws too."""
+def render(result: CommsResult | Capture, compact: bool = False) -> ByWidth:
+    """The whole lesson: intro, one section per step, the takeaway. `compact` (kij tour)
+    leaves out the messages' frames. A bare Capture (the steps a failed run got through,
+    as kij.app's shown_if_it_fails passes it) draws too."""
     if isinstance(result, Capture):
-        result = Result(capture=result)
-    return ByWidth(lambda width: Group(*_page(result, width)))
+        result = CommsResult(capture=result)
+    return ByWidth(lambda width: Group(*_page(result, width, compact)))
+
+
+def render_compact(result: CommsResult) -> ByWidth:
+    """`kij comms` as kij tour shows it (see render)."""
+    return render(result, compact=True)

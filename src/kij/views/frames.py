@@ -218,10 +218,7 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     subtitle = ("every socket, every step; the frames of one message" if compact
                 else "every socket, every frame, every signature")
     drawn = [heading("kij frames", subtitle), *_intro(cap)]
-    ids: dict[str, int] = {}  # msg_id → # of the message that first carried it
-    for r in cap.messages:
-        if r.msg_id:
-            ids.setdefault(r.msg_id, r.seq)
+    ids = message_ids(cap)
     for number, act in enumerate(list(cap.acts) or [None], 1):
         drawn += _step(cap, number, act, ids, compact, width)
     if compact:
@@ -229,6 +226,15 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     if cap.takeaway:
         drawn.append(takeaway(cap.takeaway))
     return drawn
+
+
+def message_ids(cap: Capture) -> dict[str, int]:
+    """msg_id → # of the message that first carried it (what a parent link ↳#n points at)."""
+    ids: dict[str, int] = {}
+    for r in cap.messages:
+        if r.msg_id:
+            ids.setdefault(r.msg_id, r.seq)
+    return ids
 
 
 def render_compact(cap: Capture) -> ByWidth:
