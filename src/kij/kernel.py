@@ -121,7 +121,7 @@ class Exchange:
     """
 
     request_id: str
-    reply_type: str  # e.g. "execute_reply": for saying what did not arrive
+    reply_type: str | None  # e.g. "execute_reply"; None for a message that gets no reply (comm_msg)
     reply: object | None = None
     busy: bool = False
     idle: bool = False
@@ -137,6 +137,8 @@ class Exchange:
 
     def missing(self, need_idle: bool = True) -> str:
         """What did not arrive, in words: "neither the execute_reply nor the status idle"."""
+        if self.reply_type is None:
+            return "nothing" if self.idle or not need_idle else "no status idle"
         if not need_idle or self.idle:
             return f"no {self.reply_type}" if self.reply is None else "nothing"
         if self.reply is None:
@@ -147,7 +149,7 @@ class Exchange:
 def await_reply(
     poll: Callable[[int], list],
     request_id: str,
-    reply_type: str,
+    reply_type: str | None,
     timeout: float,
     reply_channel: str = "shell",
     need_idle: bool = True,
@@ -164,7 +166,9 @@ def await_reply(
     gather output, or answer an input_request). With accept_welcome, an iopub_welcome
     and no busy counts as idle (see Exchange.iopub_live). On timeout the Exchange comes
     back incomplete: `exchange.missing()` says what never came. `welcomed` carries a
-    welcome seen while waiting for an earlier request.
+    welcome seen while waiting for an earlier request. A reply_type of None means the
+    message gets no reply (comm_open, comm_msg, comm_close): its status idle alone ends
+    the wait.
     """
     exchange = Exchange(request_id=request_id, reply_type=reply_type, welcomed=welcomed)
     t0 = time.monotonic()
@@ -172,7 +176,8 @@ def await_reply(
 
     def done() -> bool:
         live = exchange.iopub_live if accept_welcome else exchange.idle
-        return exchange.reply is not None and (live or not need_idle)
+        replied = exchange.reply is not None or reply_type is None
+        return replied and (live or not need_idle)
 
     while not done() and time.monotonic() < deadline:
         if watchdog is not None:

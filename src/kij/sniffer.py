@@ -193,12 +193,30 @@ class Sniffer:
                 got.append(self._record(channel, "from_kernel", sock.recv_multipart()))
         return got
 
-    def exchange(self, channel: str, msg_type: str, content: dict, timeout: float, **options):
+    def exchange(self, channel: str, msg_type: str, content: dict, timeout: float,
+                 metadata: dict | None = None, **options):
         """Send a request (see `request`) and wait for its reply and `status: idle`
-        (`kij.kernel.await_reply`, whose options pass through); returns (request, Exchange)."""
-        request = self.request(channel, msg_type, content)
-        reply_type = msg_type.replace("_request", "_reply")
-        return request, await_reply(self.poll, request.msg_id, reply_type, timeout, channel, **options)
+        (see `answers`); returns (request, Exchange)."""
+        request = self.request(channel, msg_type, content, metadata=metadata)
+        return request, self.answers(request, timeout, **options)
+
+    def answers(self, request: Sniffed, timeout: float, **options):
+        """Wait for what answers a message kij sent earlier: its reply on the channel it went
+        out on (only a *_request has one; comm messages get none) and its `status: idle`
+        (`kij.kernel.await_reply`, whose options pass through). What already arrived after
+        it was sent counts too, so a request sent while waiting on another loses nothing."""
+        reply_type = request.msg_type.replace("_request", "_reply") if request.msg_type.endswith("_request") else None
+        sent_at = next(i for i in range(len(self.capture) - 1, -1, -1) if self.capture[i] is request)
+        earlier = [c for c in self.capture[sent_at + 1:] if c.direction == "from_kernel"]
+
+        def poll(timeout_ms: int) -> list[Sniffed]:
+            if earlier:
+                got = earlier[:]
+                earlier.clear()
+                return got
+            return self.poll(timeout_ms)
+
+        return await_reply(poll, request.msg_id, reply_type, timeout, request.channel, **options)
 
     def wait_for_iopub(self, timeout: float = 10.0) -> Sniffed:
         """Ask kernel_info on control until our SUB socket is provably subscribed.

@@ -137,7 +137,7 @@ class Lesson:
                                               parent_header=got.message.header))
 
         request, exchange = self.sn.exchange(
-            "shell", "execute_request", _execute_content(code, silent), self.timeout,
+            "shell", "execute_request", execute_content(code, silent), self.timeout,
             watchdog=lambda: self.kernel.check_alive("while running the cell"), on_message=answer_input)
         if exchange.reply is None or not exchange.idle:
             act = self.capture.acts[-1]
@@ -229,7 +229,7 @@ class Lesson:
                       "skipped: this kernel's connection file has an empty key, so signing is off — it "
                       "accepts any message, signed or not, and there is no signature to forge")
             return
-        msg = wire.build("execute_request", _execute_content(code, allow_stdin=False),
+        msg = wire.build("execute_request", execute_content(code, allow_stdin=False),
                          key=self.sn.key, session=self.sn.session, scheme=self.sn.scheme)
         frames = wire.with_signature_byte_changed(msg.frames, 0)
         old, new = chr(msg.signature[0]), chr(frames[len(msg.identities) + 1][0])
@@ -275,12 +275,13 @@ class Lesson:
         kernel runs shell requests in order, so it follows kij's cell wherever that is."""
         if self.cleaned or not self.cleanup_code:
             return
-        self.sn.request("shell", "execute_request", _execute_content(self.cleanup_code, silent=True))
+        self.sn.request("shell", "execute_request", execute_content(self.cleanup_code, silent=True))
         self.sn.deliver_before_closing("shell")
         self.cleaned = True
 
 
-def _execute_content(code: str, silent: bool = False, allow_stdin: bool = True) -> dict:
+def execute_content(code: str, silent: bool = False, allow_stdin: bool = True) -> dict:
+    """An execute_request's content; a silent cell stores no history and reads no stdin."""
     return {"code": code, "silent": silent, "store_history": not silent, "user_expressions": {},
             "allow_stdin": allow_stdin and not silent, "stop_on_error": True}
 
@@ -324,7 +325,8 @@ def rejection_lines(new_log: str, log_word: str) -> list[str]:
                      "the only evidence)"]
 
 
-def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
+def kernel_facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
+    """The kernel a capture was taken on: its kernel_info_reply (info) and connection file."""
     conn = kernel.connection_info
     lang = info.get("language_info", {})
     return KernelFacts(
@@ -380,7 +382,7 @@ def run(code: str | None = None, kernel_name: str = "python3", existing: str | N
 def _steps(lesson: Lesson, code: str | None, existing: bool, tell: Callable[[str], None]) -> None:
     capture, kernel = lesson.capture, lesson.kernel
     info = lesson.control()
-    capture.kernel = _facts(kernel, info, existing)
+    capture.kernel = kernel_facts(kernel, info, existing)
     language = capture.kernel.language
     if code is None:
         if language not in DEFAULT_CODE:

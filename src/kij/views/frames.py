@@ -80,7 +80,7 @@ def _kernel_intro(cap: Capture) -> list:
     return parts
 
 
-def _timeline(records: list[Record], ids: dict[str, int], width: int) -> list[Text]:
+def timeline(records: list[Record], ids: dict[str, int], width: int) -> list[Text]:
     """One line per message: ms since the step began, #, direction, channel, type, gist."""
     if not records:
         return []
@@ -155,7 +155,7 @@ def _detailed(act: Act | None, rec: Record) -> bool:
     return False
 
 
-def _outcome(act: Act) -> list[Text]:
+def outcome(act: Act) -> list[Text]:
     if act.outcome.startswith("skipped"):
         mark = Text("– ", style="dim")
     else:
@@ -190,7 +190,7 @@ def _step(cap: Capture, number: int, act: Act | None, ids: dict[str, int], compa
     drawn: list = [blank(), Rule(Text(f"{number} · {title}", style="bold"), align="left")]
     if act is not None and act.name == "execute":
         drawn.append(Text.assemble("cell  ", (cap.code, "cyan")))
-    drawn += _timeline(records, ids, width)
+    drawn += timeline(records, ids, width)
     t0 = records[0].t_ms if records else 0.0
     detailed = [r for r in records if _detailed(act, r)]
     if compact:  # the execute_request's frames only
@@ -203,7 +203,7 @@ def _step(cap: Capture, number: int, act: Act | None, ids: dict[str, int], compa
     for rec in detailed:
         drawn += _frames(rec, ids, t0, width)
     if act is not None and act.outcome:
-        drawn += _outcome(act)
+        drawn += outcome(act)
     return drawn
 
 
@@ -218,10 +218,7 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     subtitle = ("every socket, every step; the frames of one message" if compact
                 else "every socket, every frame, every signature")
     drawn = [heading("kij frames", subtitle), *_intro(cap)]
-    ids: dict[str, int] = {}  # msg_id → # of the message that first carried it
-    for r in cap.messages:
-        if r.msg_id:
-            ids.setdefault(r.msg_id, r.seq)
+    ids = message_ids(cap)
     for number, act in enumerate(list(cap.acts) or [None], 1):
         drawn += _step(cap, number, act, ids, compact, width)
     if compact:
@@ -229,6 +226,15 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     if cap.takeaway:
         drawn.append(takeaway(cap.takeaway))
     return drawn
+
+
+def message_ids(cap: Capture) -> dict[str, int]:
+    """msg_id → # of the message that first carried it (what a parent link ↳#n points at)."""
+    ids: dict[str, int] = {}
+    for r in cap.messages:
+        if r.msg_id:
+            ids.setdefault(r.msg_id, r.seq)
+    return ids
 
 
 def render_compact(cap: Capture) -> ByWidth:

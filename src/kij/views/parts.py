@@ -10,6 +10,7 @@ never asks a console.
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from rich.console import Group, RenderableType
@@ -138,7 +139,35 @@ SUMMARIES = {  # msg_type → what its content says, in a few words
     "input_reply": lambda c: f"value {c.get('value')!r}",
     "kernel_info_reply": lambda c: f"{c.get('implementation')} {c.get('implementation_version')}",
     "iopub_welcome": lambda c: "the kernel greets a new subscriber",
+    "comm_open": lambda c: _comm_open(c),
+    "comm_msg": lambda c: _comm_msg(c.get("data") if isinstance(c.get("data"), dict) else {}),
+    "comm_close": lambda c: _comm(c.get("comm_id", "")),
+    "comm_info_request": lambda c: f"target {c['target_name']!r}" if c.get("target_name") else "every target",
+    "comm_info_reply": lambda c: f"{len(c.get('comms') or {})} open" + "".join(
+        f" · {_comm(cid)}" for cid in c.get("comms") or {}),
 }
+
+
+def _comm(comm_id: str) -> str:
+    """A comm by the first 8 characters of its id (kij comms' intro says so)."""
+    return f"comm {comm_id[:8]}…" if comm_id else "comm ?"
+
+
+def _comm_open(c: dict) -> str:
+    """A comm_open: the widget model it carries (if any), its target, the comm."""
+    model = ((c.get("data") or {}).get("state") or {}).get("_model_name")
+    return " · ".join(x for x in (model, c.get("target_name"), _comm(c.get("comm_id", ""))) if x)
+
+
+def _comm_msg(data: dict) -> str:
+    """A comm_msg: a widget method and its state, or the data itself."""
+    if data.get("method") == "update_states":
+        return f"update_states · {len(data.get('states') or {})} models"
+    if "state" in data:
+        return f"{data.get('method')} {_short(json.dumps(data['state']), 24)}"
+    if "method" in data:
+        return data["method"]
+    return _short(json.dumps(data, ensure_ascii=False), 40)
 
 
 def summary(rec) -> str:
