@@ -311,7 +311,6 @@ def test_missing_says_no_status_idle_for_a_message_without_reply():
     assert exchange.missing() == "no status idle"
 
 
-@pytest.mark.xfail(strict=True, reason="wired by the lead")
 def test_cli_json():
     out = subprocess.run([sys.executable, "-m", "kij", "comms", "--json"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

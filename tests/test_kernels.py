@@ -254,7 +254,6 @@ def test_json_is_the_facts(result):
     assert data["takeaway"] == result.takeaway
 
 
-@pytest.mark.xfail(strict=True, reason="wired by the lead: remove this marker once `kij kernels` exists")
 def test_cli_kernels_json(kij):
     run = kij.run("kernels", "--json", timeout=120)  # assert_clean: no process, no connection file
     assert run.returncode == 0, run.stderr

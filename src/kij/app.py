@@ -165,6 +165,39 @@ def swap(
 
 
 @app.command(cls=Command)
+def kernels(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
+    """Wrapper vs native: kij-echo, kij-native and bash side by side — who writes the messaging."""
+    from kij.errors import KernelFault
+    from kij.lessons import kernels as lesson
+    from kij.views import kernels as view
+
+    result = lesson.run(timeout=timeout)
+    show(result, json, view)
+    if result.failed:  # shown with the others; stderr and the exit code say so too
+        raise KernelFault("; ".join(k.answer.error for k in result.kernels
+                                    if k.answer.error and not k.answer.skipped))
+
+
+@app.command(cls=Command)
+def comms(
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE", help="Also write the capture to FILE (kij frames --load FILE reads it).")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Comms, and the widgets that ride on them: comm_open/msg/close by hand, an IntSlider played from kij."""
+    from kij.lessons import comms as lesson
+    from kij.views import comms as view
+
+    lesson.check_flags(save=save)
+    with shown_if_it_fails(json, view):
+        result = lesson.run(timeout=timeout)
+    if save:
+        lesson.save(result, save)
+    show(result, json, view)
+
+
+@app.command(cls=Command)
 def which(
     kernel: Annotated[str, typer.Option("--kernel", "-k", metavar="NAME",
                                         help="The Python kernelspec to ask.")] = "python3",

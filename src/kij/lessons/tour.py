@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kij.kernel import pool, timed
-from kij.lessons import frames, magics, repl_diff, state, swap, which
+from kij.lessons import comms, frames, kernels, magics, repl_diff, state, swap, which
 
 
 @dataclass
@@ -67,6 +67,10 @@ def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
         PlannedStop("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
              lambda: magics.run(timeout=timeout)),
         PlannedStop("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels], lambda: swap.run(timeout=timeout)),
+        PlannedStop("kernels", kernels.TAKEAWAY, [(name, None) for name in swap.runnable(kernels.KERNELS)[0]],
+             lambda: kernels.run(timeout=timeout)),
+        PlannedStop("comms", comms.TAKEAWAY, [("python3", None)],  # fresh: it registers a comm target, makes widgets
+             lambda: comms.run(timeout=timeout)),
         PlannedStop("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
              lambda: which.run(timeout=timeout)),
     ]

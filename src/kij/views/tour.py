@@ -15,6 +15,8 @@ from rich.console import RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+from kij.lessons.comms import CommsResult
+from kij.lessons.kernels import KernelsResult
 from kij.lessons.magics import MagicsResult
 from kij.lessons.repl_diff import ReplDiffResult
 from kij.lessons.state import StateResult
@@ -22,7 +24,7 @@ from kij.lessons.swap import SwapResult
 from kij.lessons.tour import PlannedStop, Stop, TourResult
 from kij.lessons.which import WhichResult
 from kij.trace import Capture
-from kij.views import frames, magics, repl_diff, state, swap, which
+from kij.views import comms, frames, kernels, magics, repl_diff, state, swap, which
 from kij.views.parts import ByWidth, lines, wrap_at_spaces
 
 # The view that draws each lesson's result in the tour, by the result's type.
@@ -33,6 +35,8 @@ DRAW = {
     MagicsResult: magics.render,
     SwapResult: swap.render,
     WhichResult: which.render,
+    KernelsResult: kernels.render,
+    CommsResult: comms.render_compact,
 }
 
 
