@@ -462,7 +462,7 @@ def drive(kernel: Kernel, timeout: float) -> KernelFacts:
 
 
 def takeaway_for(result: KernelsResult) -> str:
-    """What this run showed, in one sentence; TAKEAWAY when every kernel answered."""
+    """What this run showed, computed from the result (TAKEAWAY is the general rule it instances)."""
     answered = [k for k in result.kernels if k.answer.language and not k.answer.error]
     wrappers = [k for k in answered if k.source.kind == "wrapper"]
     natives = [k for k in answered if k.source.kind == "native"]
