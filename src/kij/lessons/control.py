@@ -1,0 +1,713 @@
+"""`kij control`: the conversations beside execute, on a real python3 kernel.
+
+What the learner should feel: shell is a queue — one request at a time, behind
+whatever cell is running — and control is the lane that is not. Stopping a runaway
+cell, asking a busy kernel who it is, a console beside a busy notebook (a subshell),
+a debugger stopped at a breakpoint: all of it works because it does not wait in
+shell's queue.
+
+The parts, each measured on this run's wire (kij's own sockets, kij.sniffer):
+
+1. queue      a cell sleeps; kernel_info on shell waits behind it, on control it does not
+2. interrupt  by signal (SIGINT from kij's process: nothing on the wire), and by
+              interrupt_request on control (a kernelspec with interrupt_mode "message")
+3. subshells  create_subshell_request on control, an execute_request whose header has
+              subshell_id answered while the main shell sleeps, list, delete
+4. debugger   debug_request on control carrying the Debug Adapter Protocol: a
+              breakpoint, a cell that stops at it, stackTrace and variables while shell
+              is blocked, continue
+5. wire       the iopub_welcome (no topic frame) and the two protocol versions
+5b. signed is not secret: what kij's sniffer reads of a signed message; CurveZMQ
+              needs a transport_encryption policy that kij.kernel does not pass yet
+
+The lesson returns a ControlResult (facts + a kij-frames capture) and never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from kij import trace, wire
+from kij.errors import KernelFault
+from kij.kernel import Kernel, started
+from kij.sniffer import Captured, Sniffer
+from kij.trace import Act, Capture, KernelFacts
+
+SLEEP_S = 3  # the busy cell's length: long enough to see the queue, short enough to wait for
+WAIT = 15.0  # seconds any one reply may take before kij gives up (a busy cell is SLEEP_S)
+SLEEP_CELL = f"import time\nprint('sleeping {SLEEP_S} s', flush=True)\ntime.sleep({SLEEP_S})"
+RUNAWAY_CELL = "import time\nprint('running away', flush=True)\ntime.sleep(60)"
+SUBSHELL_CELL = "6 * 7"
+DEBUG_CELL = "def area(w, h):\n    a = w * h\n    return a\n\narea(6, 7)"
+BREAK_LINE = 3  # `return a`: w, h and a are all set there
+
+LISTENING = "while kij listened"
+TAKEAWAY = (
+    "Shell is a queue: one request at a time, behind the running cell. Control is its own "
+    "socket so that interrupting, asking, debugging and managing subshells never wait in it."
+)
+
+
+# --- the facts each part leaves ----------------------------------------------------
+
+
+@dataclass
+class Part:
+    """One part of the lesson: what kij did and what this run's wire showed."""
+
+    name: str
+    title: str
+    says: list[str] = field(default_factory=list)  # sentences computed from the capture
+    ok: bool = True
+
+
+@dataclass
+class Queue:
+    shell_wait_ms: float | None = None  # kernel_info on shell: request → reply
+    control_wait_ms: float | None = None  # the same request on control
+    cell_ms: float | None = None  # the busy cell: execute_request → execute_reply
+    control_before_cell: bool = False  # control's reply came before the cell's execute_reply
+    shell_after_cell: bool = False  # shell's reply came after it
+
+
+@dataclass
+class Interrupt:
+    mode: str  # "signal" | "message"
+    kernelspec_interrupt_mode: str = ""
+    sent: list[str] = field(default_factory=list)  # what kij put on the wire to interrupt
+    interrupt_reply: str | None = None  # its status, in message mode
+    ename: str | None = None  # what the cell's execute_reply says
+    reply_status: str | None = None
+
+
+@dataclass
+class Subshells:
+    advertised: bool = False  # "kernel subshells" in kernel_info's supported_features
+    subshell_id: str | None = None
+    listed: list[str] = field(default_factory=list)
+    listed_after_delete: list[str] = field(default_factory=list)
+    subshell_result: str | None = None
+    round_trip_ms: float | None = None  # the subshell's execute_request → execute_reply
+    before_main: bool = False  # the subshell's execute_reply came before the main shell's
+    reply_header_has_subshell_id: bool | None = None
+    matched_by_parent: bool = False
+
+
+@dataclass
+class Debugger:
+    commands: dict[str, bool] = field(default_factory=dict)  # DAP command → success
+    source_path: str | None = None
+    stopped_reason: str | None = None
+    stopped_line: int | None = None
+    frame_name: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    stopped_before_continue: bool = False
+    answered_while_blocked: bool = False  # control answered before the cell's execute_reply
+    result: str | None = None
+    ended: bool = False  # disconnect answered: no debug session left in the kernel
+
+
+@dataclass
+class Welcome:
+    subscription: str
+    frames: int
+    first_role: str  # "delimiter" when there is no topic frame
+    first_frame: str
+    parent_empty: bool
+
+
+def _welcome(c: Captured) -> Welcome:
+    roles = trace.frame_roles("iopub", c.frames, c.direction)
+    return Welcome(subscription=c.content.get("subscription", ""), frames=len(c.frames), first_role=roles[0],
+                   first_frame=c.frames[0].decode("utf-8", "replace"), parent_empty=c.message.parent_header == {})
+
+
+@dataclass
+class Versions:
+    welcomes: list[Welcome] = field(default_factory=list)
+    kernelspec_protocol: str | None = None
+    reply_protocol: str | None = None
+
+
+@dataclass
+class Secrecy:
+    curve_in_pyzmq: bool = False
+    kernelspec_supports_curve: bool = False
+    encrypted: bool = False  # always False here: kij.kernel does not pass transport_encryption
+    why_not: str = ""
+    read_code: str | None = None  # what kij's sniffer read of a signed execute_request
+    signature_hint: str | None = None
+
+
+@dataclass
+class ControlResult:
+    capture: Capture
+    parts: list[Part] = field(default_factory=list)
+    queue: Queue = field(default_factory=Queue)
+    interrupts: list[Interrupt] = field(default_factory=list)
+    subshells: Subshells = field(default_factory=Subshells)
+    debugger: Debugger = field(default_factory=Debugger)
+    versions: Versions = field(default_factory=Versions)
+    secrecy: Secrecy = field(default_factory=Secrecy)
+    takeaway: str = TAKEAWAY
+    elapsed_ms: float = 0.0
+
+
+# --- recording: each sniffer's capture → records tagged with the part --------------
+
+
+class Recorder:
+    """Turns what the sniffers captured into trace records, tagged with the current part.
+
+    Two kernels' sniffers share one time line: each record's t_ms counts from the
+    first sniffer's opening."""
+
+    def __init__(self, capture: Capture):
+        self.capture = capture
+        self.act: str | None = None
+        self.sniffers: list[Sniffer] = []
+        self._seen: dict[int, int] = {}
+        self._t0: float | None = None
+
+    def add(self, sn: Sniffer) -> None:
+        self.sniffers.append(sn)
+        self._seen[id(sn)] = 0
+        if self._t0 is None:
+            self._t0 = sn._t0
+
+    def begin(self, part: Part) -> Act:
+        self.flush()
+        self.act = part.name
+        act = Act(name=part.name, title=part.title)
+        self.capture.acts.append(act)
+        return act
+
+    def flush(self) -> None:
+        for sn in self.sniffers:
+            shift = sn._t0 - (self._t0 or sn._t0)
+            for c in sn.capture[self._seen[id(sn)]:]:
+                rec = trace.record_of(c, len(self.capture.messages), self.act)
+                rec.t_ms = round((c.t + shift) * 1000, 3)
+                self.capture.messages.append(rec)
+            self._seen[id(sn)] = len(sn.capture)
+
+
+# --- talking: one request, and waiting for what answers it --------------------------
+
+
+def _content(code: str) -> dict:
+    return {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True}
+
+
+def _replied(req: Captured) -> Callable[[Captured], bool]:
+    """The reply to req, on the channel req went out on."""
+    return lambda c: c.channel == req.channel and c.parent_id == req.msg_id and c.msg_type.endswith("_reply")
+
+
+def _idle(req: Captured) -> Callable[[Captured], bool]:
+    return lambda c: c.msg_type == "status" and c.parent_id == req.msg_id and c.content.get("execution_state") == "idle"
+
+
+def wait(sn: Sniffer, kernel: Kernel, predicate: Callable[[Captured], bool], what: str,
+         timeout: float = WAIT) -> Captured:
+    """The first message matching predicate — or KernelFault, saying what never came."""
+    got = sn.recv_until(predicate, timeout)
+    if got is None:
+        kernel.check_alive(f"while kij waited for {what}")
+        raise KernelFault(f"the {kernel.name} kernel sent no {what} within {timeout:g} s")
+    return got
+
+
+def seen(sn: Sniffer, predicate: Callable[[Captured], bool]) -> Captured | None:
+    """The first message already captured that matches predicate."""
+    return next((c for c in sn.capture if predicate(c)), None)
+
+
+def wait_all(sn: Sniffer, kernel: Kernel, predicates: dict[str, Callable[[Captured], bool]],
+             timeout: float = WAIT) -> dict[str, Captured]:
+    """Wait until each predicate has matched some captured message (in any order)."""
+    found = {name: seen(sn, p) for name, p in predicates.items()}
+    deadline = time.monotonic() + timeout
+    while not all(found.values()):
+        missing = [n for n, c in found.items() if c is None]
+        got = sn.recv_until(lambda c: any(predicates[n](c) for n in missing), deadline - time.monotonic())
+        if got is None:
+            kernel.check_alive(f"while kij waited for {', '.join(missing)}")
+            raise KernelFault(f"the {kernel.name} kernel sent no {', '.join(missing)} within {timeout:g} s")
+        for n in missing:
+            if predicates[n](got):
+                found[n] = got
+    return found
+
+
+def request_with_header(sn: Sniffer, channel: str, msg_type: str, content: dict, **header) -> Captured:
+    """A signed request whose header carries extra fields (JEP 91's subshell_id):
+    wire.build has no place for them, so the header is built and signed here with kij.wire."""
+    fields = {**wire.new_header(msg_type, sn.session, sn.username), **header}
+    parts = [wire.pack(fields), wire.pack({}), wire.pack({}), wire.pack(content)]
+    return sn.send(channel, [wire.DELIMITER, wire.sign(sn.key, parts, sn.scheme), *parts])
+
+
+def _ms(a: Captured, b: Captured) -> float:
+    return round((b.t - a.t) * 1000, 1)
+
+
+def _index(sn: Sniffer, c: Captured) -> int:
+    return next(i for i, x in enumerate(sn.capture) if x is c)
+
+
+def _before(sn: Sniffer, a: Captured, b: Captured) -> bool:
+    """a arrived before b (by their place in the capture, not by a clock)."""
+    return _index(sn, a) < _index(sn, b)
+
+
+def _running(sn: Sniffer, kernel: Kernel, req: Captured) -> Captured:
+    """The cell's first stream output: proof its code is running (not just queued)."""
+    return wait(sn, kernel, lambda c: c.msg_type == "stream" and c.parent_id == req.msg_id,
+                "output from the cell (proof it is running)")
+
+
+# --- part 1: shell is a queue, control is not ---------------------------------------
+
+
+def queue(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> None:
+    part = Part("queue", "shell is a queue, control is not")
+    result.parts.append(part)
+    rec.begin(part)
+    cell = sn.request("shell", "execute_request", _content(SLEEP_CELL))
+    _running(sn, kernel, cell)
+    on_shell = sn.request("shell", "kernel_info_request", {})
+    on_control = sn.request("control", "kernel_info_request", {})
+    got = wait_all(sn, kernel, {"cell": _replied(cell), "shell": _replied(on_shell),
+                                "control": _replied(on_control), "idle": _idle(on_shell)}, WAIT + SLEEP_S)
+    q = result.queue
+    q.shell_wait_ms = _ms(on_shell, got["shell"])
+    q.control_wait_ms = _ms(on_control, got["control"])
+    q.cell_ms = _ms(cell, got["cell"])
+    q.control_before_cell = _before(sn, got["control"], got["cell"])
+    q.shell_after_cell = _before(sn, got["cell"], got["shell"])
+    part.says.append(f"A cell sleeping {SLEEP_S} s was running (its first output had arrived) when kij "
+                     "sent kernel_info_request twice: on shell, then on control.")
+    if q.shell_after_cell:
+        part.says.append(f"On shell the reply took {q.shell_wait_ms:.0f} ms: it came only after the cell's "
+                         "execute_reply — it waited in shell's queue behind the cell.")
+    else:
+        part.ok = False
+        part.says.append(f"On shell the reply took {q.shell_wait_ms:.0f} ms and came before the cell's "
+                         "execute_reply: this kernel did not queue it behind the cell.")
+    if q.control_before_cell:
+        part.says.append(f"On control the reply took {q.control_wait_ms:.1f} ms: answered while the cell "
+                         "was still sleeping, before its execute_reply.")
+    else:
+        part.ok = False
+        part.says.append(f"On control the reply took {q.control_wait_ms:.1f} ms and came after the cell's "
+                         "execute_reply: this run does not show control overtaking shell.")
+    part.says.append("Why control exists: the requests that must work while a cell runs — interrupt, "
+                     "shutdown, debug, subshell management — get a socket of their own (ipykernel runs it "
+                     "in its own thread), so they never wait behind the cell.")
+
+
+# --- part 2: interrupt, two ways -----------------------------------------------------
+
+
+def interrupt_by_signal(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
+                        mode: str) -> None:
+    part = Part("interrupt-signal", f'interrupt by signal (kernelspec interrupt_mode "{mode}")')
+    result.parts.append(part)
+    rec.begin(part)
+    facts = Interrupt(mode="signal", kernelspec_interrupt_mode=mode)
+    result.interrupts.append(facts)
+    cell = sn.request("shell", "execute_request", _content(RUNAWAY_CELL))
+    _running(sn, kernel, cell)
+    kernel.interrupt()  # jupyter_client reads interrupt_mode from the kernelspec: SIGINT
+    facts.sent = [f"SIGINT to PID {kernel.pid}"]
+    reply = wait(sn, kernel, _replied(cell), "execute_reply after the interrupt")
+    wait(sn, kernel, _idle(cell), "status idle after the interrupt")
+    _interrupted(part, facts, reply, sn, cell)
+    part.says.insert(0, f"kij asked jupyter_client to interrupt; this kernelspec's interrupt_mode is "
+                        f"\"{mode}\", so it sent SIGINT to the kernel's process (PID {kernel.pid}). "
+                        "Nothing of it travels on the wire: the capture holds no message from kij between "
+                        "the cell and its error.")
+    sent_between = [c for c in sn.capture[_index(sn, cell) + 1:_index(sn, reply)] if c.direction == "to_kernel"]
+    if sent_between:
+        part.ok = False
+        part.says.append(f"(but kij's sockets did send {len(sent_between)} message(s) meanwhile)")
+
+
+def interrupt_by_message(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
+                         mode: str) -> None:
+    part = Part("interrupt-message",
+                f'interrupt by message (a second kernel, kernelspec interrupt_mode "{mode}")')
+    result.parts.append(part)
+    rec.begin(part)
+    facts = Interrupt(mode="message", kernelspec_interrupt_mode=mode)
+    result.interrupts.append(facts)
+    sn.wait_for_iopub()  # kij's sockets on the second kernel: kernel_info on control
+    cell = sn.request("shell", "execute_request", _content(RUNAWAY_CELL))
+    _running(sn, kernel, cell)
+    req = sn.request("control", "interrupt_request", {})
+    facts.sent = ["interrupt_request on control"]
+    got = wait_all(sn, kernel, {"interrupt": _replied(req), "cell": _replied(cell), "idle": _idle(cell)})
+    facts.interrupt_reply = got["interrupt"].content.get("status")
+    part.says.append(f"This kernelspec says interrupt_mode \"{mode}\": a frontend interrupts it with an "
+                     f"interrupt_request on control, as kij did; interrupt_reply said "
+                     f"\"{facts.interrupt_reply}\". (In ipykernel's source the handler then sends SIGINT to "
+                     "its own process: the same KeyboardInterrupt, raised from inside.)")
+    _interrupted(part, facts, got["cell"], sn, cell)
+
+
+def _interrupted(part: Part, facts: Interrupt, reply: Captured, sn: Sniffer, cell: Captured) -> None:
+    """What came back for the interrupted cell: its error on iopub and its execute_reply."""
+    facts.reply_status = reply.content.get("status")
+    facts.ename = reply.content.get("ename")
+    error = seen(sn, lambda c: c.msg_type == "error" and c.parent_id == cell.msg_id)
+    if facts.ename == "KeyboardInterrupt":
+        where = " (and as an error message on iopub)" if error else ""
+        part.says.append(f"The cell's execute_reply says status \"{facts.reply_status}\", ename "
+                         f"KeyboardInterrupt{where}: the running code was interrupted, the kernel lives on.")
+    else:
+        part.ok = False
+        part.says.append(f"The cell's execute_reply says status \"{facts.reply_status}\", ename {facts.ename!r} "
+                         "— not the KeyboardInterrupt an interrupt raises.")
+
+
+# --- part 3: subshells ---------------------------------------------------------------
+
+
+def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, info: dict) -> None:
+    part = Part("subshells", "subshells (JEP 91): a second shell lane inside one kernel")
+    result.parts.append(part)
+    rec.begin(part)
+    s = result.subshells
+    s.advertised = "kernel subshells" in info.get("supported_features", [])
+    if not s.advertised:
+        part.ok = False
+        part.says.append(f"kernel_info_reply's supported_features is {info.get('supported_features', [])!r}: "
+                         "no \"kernel subshells\", so kij does not try them.")
+        return
+    part.says.append("kernel_info_reply lists \"kernel subshells\" in supported_features.")
+    created = sn.request("control", "create_subshell_request", {})
+    s.subshell_id = wait(sn, kernel, _replied(created), "create_subshell_reply").content.get("subshell_id")
+    main = sn.request("shell", "execute_request", _content(SLEEP_CELL))
+    _running(sn, kernel, main)
+    sub = request_with_header(sn, "shell", "execute_request", _content(SUBSHELL_CELL), subshell_id=s.subshell_id)
+    got = wait_all(sn, kernel, {"sub": _replied(sub), "main": _replied(main), "sub_idle": _idle(sub),
+                                "main_idle": _idle(main)}, WAIT + SLEEP_S)
+    result_msg = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == sub.msg_id)
+    s.subshell_result = result_msg.content.get("data", {}).get("text/plain") if result_msg else None
+    s.round_trip_ms = _ms(sub, got["sub"])
+    s.before_main = _before(sn, got["sub"], got["main"])
+    s.reply_header_has_subshell_id = "subshell_id" in got["sub"].message.header
+    s.matched_by_parent = got["sub"].parent_id == sub.msg_id
+    listed = sn.request("control", "list_subshell_request", {})
+    s.listed = wait(sn, kernel, _replied(listed), "list_subshell_reply").content.get("subshell_id", [])
+    deleted = sn.request("control", "delete_subshell_request", {"subshell_id": s.subshell_id})
+    wait(sn, kernel, _replied(deleted), "delete_subshell_reply")
+    listed = sn.request("control", "list_subshell_request", {})
+    s.listed_after_delete = wait(sn, kernel, _replied(listed), "list_subshell_reply").content.get("subshell_id", [])
+    part.says.append(f"create_subshell_request on control → subshell_id {s.subshell_id}.")
+    if s.before_main:
+        part.says.append(f"While the main shell slept {SLEEP_S} s, an execute_request ({SUBSHELL_CELL}) whose "
+                         f"header carried that subshell_id came back in {s.round_trip_ms:.0f} ms "
+                         f"(Out: {s.subshell_result}), before the main shell's execute_reply.")
+    else:
+        part.ok = False
+        part.says.append(f"The subshell's execute_reply took {s.round_trip_ms:.0f} ms and came after the main "
+                         "shell's: this run does not show the subshell overtaking it.")
+    if s.reply_header_has_subshell_id is False:
+        part.says.append("What the reply leaves out: its own header has no subshell_id. kij matched it to "
+                         "its request through parent_header.msg_id"
+                         + (" (the parent_header does carry the subshell_id kij sent)."
+                            if "subshell_id" in got["sub"].message.parent_header else "."))
+    else:
+        part.says.append("The reply's own header carries subshell_id here.")
+    gone = s.subshell_id not in s.listed_after_delete
+    part.says.append(f"list_subshell_request listed {s.listed}; after delete_subshell_request it listed "
+                     f"{s.listed_after_delete}" + (": the subshell is gone." if gone else "."))
+    part.ok = part.ok and gone and s.subshell_id in s.listed
+
+
+# --- part 4: the debugger -----------------------------------------------------------
+
+
+class Dap:
+    """debug_request on control carrying Debug Adapter Protocol requests, numbered."""
+
+    def __init__(self, sn: Sniffer, kernel: Kernel, facts: Debugger):
+        self.sn, self.kernel, self.facts = sn, kernel, facts
+        self.seq = 0
+        self.replies: list[Captured] = []
+
+    def __call__(self, command: str, arguments: dict | None = None) -> dict:
+        self.seq += 1
+        req = self.sn.request("control", "debug_request", {
+            "type": "request", "seq": self.seq, "command": command, "arguments": arguments or {}})
+        reply = wait(self.sn, self.kernel, _replied(req), f"debug_reply to {command}")
+        self.replies.append(reply)
+        self.facts.commands[command] = bool(reply.content.get("success"))
+        if not reply.content.get("success"):
+            raise KernelFault(f"the debugger refused {command}: {reply.content.get('message', '')}".strip())
+        return reply.content.get("body", {}) or {}
+
+
+def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> None:
+    part = Part("debugger", "the debugger: debug_request on control, debug_event on iopub")
+    result.parts.append(part)
+    rec.begin(part)
+    d = result.debugger
+    dap = Dap(sn, kernel, d)
+    attached = False
+    stopped_thread = None
+    try:
+        dap("initialize", {"clientID": "kij", "clientName": "kij", "adapterID": "python", "pathFormat": "path",
+                           "linesStartAt1": True, "columnsStartAt1": True, "supportsVariableType": True,
+                           "supportsVariablePaging": True, "supportsRunInTerminalRequest": True, "locale": "en"})
+        dap("attach", {})
+        attached = True
+        dap("debugInfo")
+        d.source_path = dap("dumpCell", {"code": DEBUG_CELL}).get("sourcePath")
+        dap("setBreakpoints", {"source": {"path": d.source_path}, "breakpoints": [{"line": BREAK_LINE}],
+                               "sourceModified": False})
+        dap("configurationDone")
+        cell = sn.request("shell", "execute_request", _content(DEBUG_CELL))
+        stopped = wait(sn, kernel, lambda c: c.msg_type == "debug_event"
+                       and c.content.get("event") == "stopped", 'debug_event "stopped"')
+        stopped_thread = stopped.content.get("body", {}).get("threadId")
+        d.stopped_reason = stopped.content.get("body", {}).get("reason")
+        frames = dap("stackTrace", {"threadId": stopped_thread}).get("stackFrames", [])
+        top = frames[0] if frames else {}
+        d.stopped_line, d.frame_name = top.get("line"), top.get("name")
+        scopes = dap("scopes", {"frameId": top.get("id")}).get("scopes", [])
+        local = next((s for s in scopes if s.get("name") == "Locals"), scopes[0] if scopes else {})
+        found = dap("variables", {"variablesReference": local.get("variablesReference")}).get("variables", [])
+        d.variables = {v["name"]: v.get("value", "") for v in found if not v["name"].startswith("(")}
+        d.answered_while_blocked = seen(sn, _replied(cell)) is None
+        cont = dap.seq + 1
+        dap("continue", {"threadId": stopped_thread})
+        stopped_thread = None
+        reply = wait(sn, kernel, _replied(cell), "execute_reply after continue")
+        wait(sn, kernel, _idle(cell), "status idle after continue")
+        out = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == cell.msg_id)
+        d.result = out.content.get("data", {}).get("text/plain") if out else None
+        d.stopped_before_continue = _before(sn, stopped, _sent_dap(sn, cont)) and _before(sn, stopped, reply)
+    finally:
+        _end_session(dap, attached, stopped_thread)
+    _debugger_says(part, d)
+
+
+def _sent_dap(sn: Sniffer, seq: int) -> Captured:
+    return seen(sn, lambda c: c.direction == "to_kernel" and c.msg_type == "debug_request"
+                and c.content.get("seq") == seq)
+
+
+def _end_session(dap: Dap, attached: bool, stopped_thread) -> None:
+    """On every path: let a stopped cell go on, then disconnect the debug session."""
+    if stopped_thread is not None:
+        with contextlib.suppress(Exception):
+            dap("continue", {"threadId": stopped_thread})
+    if attached:
+        with contextlib.suppress(Exception):
+            dap("disconnect", {"restart": False, "terminateDebuggee": True})
+            dap.facts.ended = True
+
+
+def _debugger_says(part: Part, d: Debugger) -> None:
+    done = ", ".join(f"{c}{'' if ok else ' ✗'}" for c, ok in d.commands.items() if c != "disconnect")
+    part.says.append(f"Each DAP command went as a debug_request on control and got a debug_reply: {done}.")
+    part.says.append(f"dumpCell wrote the cell to {d.source_path}; setBreakpoints put a breakpoint on its "
+                     f"line {BREAK_LINE}; the cell was then sent on shell as usual.")
+    if d.stopped_reason:
+        part.says.append(f"debug_event \"stopped\" (reason \"{d.stopped_reason}\") came on iopub; stackTrace "
+                         f"put the top frame in {d.frame_name} at line {d.stopped_line}; its variables: "
+                         + ", ".join(f"{k} = {v}" for k, v in d.variables.items()) + ".")
+    if d.answered_while_blocked:
+        part.says.append("All of that was answered on control while shell was blocked at the breakpoint: "
+                         "the cell's execute_reply had not come yet.")
+    else:
+        part.ok = False
+        part.says.append("The cell's execute_reply had already come before kij read the stopped frame.")
+    if d.stopped_before_continue:
+        part.says.append(f"\"stopped\" came before kij's continue; after continue the cell finished "
+                         f"(Out: {d.result}).")
+    else:
+        part.ok = False
+    part.says.append("disconnect ended the debug session." if d.ended else
+                     "kij could not confirm the debug session ended (disconnect had no successful reply).")
+    part.ok = part.ok and d.ended and all(d.commands.values())
+
+
+# --- part 5, first: kij connects (iopub_welcome, two protocol versions) -----------
+
+
+def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
+            kernelspec_protocol: str | None) -> dict:
+    """kij's sockets connect: kernel_info on control until iopub is live, and the
+    kernel's iopub_welcome for each new subscription. Returns kernel_info."""
+    import zmq
+
+    part = Part("connect", "kij connects: kernel_info on control, iopub_welcome")
+    result.parts.append(part)
+    rec.begin(part)
+    topic = f"kij-{sn.session[:8]}"
+    sn.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())  # a topic no one else has asked for
+    info = sn.wait_for_iopub().content
+    wait_all(sn, kernel, {f"iopub_welcome for the subscription {topic!r}":
+                          lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
+    v = result.versions
+    v.welcomes = [_welcome(c) for c in sn.capture if c.msg_type == "iopub_welcome"]
+    part.says.append("kij's SUB socket subscribed to every topic ('') and to a topic of its own "
+                     f"({topic!r}). The kernel's iopub is an XPUB, which sees subscriptions: it answered each "
+                     "new one with an iopub_welcome whose content names the subscription.")
+    for w in v.welcomes:
+        shape = ("no topic frame — frame 0 is the <IDS|MSG> delimiter" if w.first_role == "delimiter"
+                 else f"frame 0 is the topic {w.first_frame!r}, the subscription itself")
+        part.says.append(f"iopub_welcome for {w.subscription!r}: {w.frames} frames, {shape}; parent_header "
+                         f"{'empty' if w.parent_empty else 'set'}.")
+    if not any(w.subscription == "" for w in v.welcomes):
+        part.says.append("No welcome for '' reached kij: an XPUB passes a subscription up only when it is "
+                         "the first for its topic, and another client of this kernel had subscribed to '' "
+                         "moments before.")
+    v.kernelspec_protocol, v.reply_protocol = kernelspec_protocol, info.get("protocol_version")
+    if v.kernelspec_protocol and v.kernelspec_protocol != v.reply_protocol:
+        part.says.append(f"The python3 kernelspec says kernel_protocol_version {v.kernelspec_protocol}; this "
+                         f"kernel's kernel_info_reply says protocol_version {v.reply_protocol}. They differ.")
+    else:
+        part.says.append(f"kernelspec: {v.kernelspec_protocol!r}; kernel_info_reply: {v.reply_protocol!r}.")
+    return info
+
+
+# --- part 5b: signed is not secret --------------------------------------------------
+
+
+def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, spec_metadata: dict) -> None:
+    part = Part("secrecy", "signed is not secret")
+    result.parts.append(part)
+    rec.begin(part)
+    import zmq
+
+    s = result.secrecy
+    s.curve_in_pyzmq = bool(zmq.has("curve"))
+    s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
+    s.encrypted = bool(kernel.connection_info.get("curve_publickey"))
+    secret = "kij_secret = 'hunter2'"
+    cell = sn.request("shell", "execute_request", _content(secret))
+    wait(sn, kernel, _idle(cell), "status idle")
+    echoed = seen(sn, lambda c: c.msg_type == "execute_input" and c.parent_id == cell.msg_id)
+    s.read_code = echoed.content.get("code") if echoed else None
+    s.signature_hint = (echoed.message.signature[:8].decode() + "…") if echoed else None
+    clean = sn.request("shell", "execute_request", _content("del kij_secret"))
+    wait(sn, kernel, _idle(clean), "status idle")
+    part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
+                     f"in clear text, signed {s.signature_hint} — the HMAC proves who sent it, it hides "
+                     "nothing from anyone on the path.")
+    s.why_not = (
+        f"Not shown on this run: CurveZMQ encryption. pyzmq here {'has' if s.curve_in_pyzmq else 'lacks'} "
+        f"CURVE; the python3 kernelspec {'declares' if s.kernelspec_supports_curve else 'does not declare'} "
+        "supported_encryption [\"curve\"]; jupyter_client 8.10 provisions keys only when "
+        "KernelManager.transport_encryption is \"auto\" or \"required\" (jupyter_client/manager.py), and "
+        "kij.kernel starts kernels with the default \"disabled\"."
+    )
+    part.says.append(s.why_not)
+
+
+# --- a kernelspec that asks for interrupt by message --------------------------------
+
+
+@contextlib.contextmanager
+def message_interrupt_kernelspec() -> Iterator[str]:
+    """A private copy of the python3 kernelspec with interrupt_mode "message", in a temp
+    dir put first on JUPYTER_PATH while kij looks it up; removed afterwards. Nothing is
+    installed into the user's Jupyter directories."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    tmp = Path(tempfile.mkdtemp(prefix="kij-control-"))
+    name = f"kij-interrupt-message-{uuid.uuid4().hex[:8]}"
+    saved = os.environ.get("JUPYTER_PATH")
+    try:
+        folder = tmp / "kernels" / name
+        folder.mkdir(parents=True)
+        doc = copy.deepcopy(spec.to_dict())
+        doc["interrupt_mode"] = "message"
+        doc["display_name"] = "Python 3 (kij: interrupt by message)"
+        (folder / "kernel.json").write_text(json.dumps(doc, indent=1))
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(tmp), saved]))
+        yield name
+    finally:
+        if saved is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = saved
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _kernelspec(name: str):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager().get_kernel_spec(name)
+
+
+def _facts(kernel: Kernel, info: dict) -> KernelFacts:
+    conn = kernel.connection_info
+    return KernelFacts(
+        name=kernel.name, connection_file=kernel.connection_file, pid=kernel.pid,
+        language=info.get("language_info", {}).get("name"), implementation=info.get("implementation"),
+        implementation_version=info.get("implementation_version"), protocol_version=info.get("protocol_version"),
+        transport=conn.get("transport", "tcp"), ip=conn.get("ip", ""),
+        ports={ch: conn.get(f"{ch}_port") for ch in ("shell", "iopub", "stdin", "control", "hb")},
+        signature_scheme=conn.get("signature_scheme", ""), key_hint=trace.key_hint(conn.get("key", "")),
+    )
+
+
+# --- the whole lesson -----------------------------------------------------------------
+
+
+def run() -> ControlResult:
+    """Boot two python3 kernels (the second asks for interrupt by message), run the parts.
+    On a failure the exception carries what was captured so far as `.result`."""
+    t0 = time.monotonic()
+    py = _kernelspec("python3")
+    result = ControlResult(capture=Capture(takeaway=TAKEAWAY))
+    rec = Recorder(result.capture)
+    with contextlib.ExitStack() as stack:
+        name = stack.enter_context(message_interrupt_kernelspec())
+        by_message_mode = _kernelspec(name).interrupt_mode
+        kernel, other = stack.enter_context(started(["python3", name]))
+        # kij talks to this kernel through its own sockets only; closing jupyter_client's
+        # iopub SUB first lets kij's subscription to '' be the first one again (see connect)
+        kernel.client.iopub_channel.stop()
+        sn = stack.enter_context(Sniffer(kernel.connection_info, watchdog=lambda: kernel.check_alive(LISTENING)))
+        rec.add(sn)
+        try:
+            info = connect(sn, kernel, rec, result, py.to_dict().get("kernel_protocol_version"))
+            result.capture.kernel = _facts(kernel, info)
+            result.capture.identity, result.capture.session = sn.identity.decode(), sn.session
+            queue(sn, kernel, rec, result)
+            subshells(sn, kernel, rec, result, info)
+            interrupt_by_signal(sn, kernel, rec, result, py.interrupt_mode)
+            sn2 = stack.enter_context(Sniffer(other.connection_info, watchdog=lambda: other.check_alive(LISTENING)))
+            rec.add(sn2)
+            interrupt_by_message(sn2, other, rec, result, by_message_mode)
+            debugger(sn, kernel, rec, result)
+            secrecy(sn, kernel, rec, result, py.metadata or {})
+        except BaseException as exc:
+            rec.flush()
+            exc.result = result
+            raise
+        rec.flush()
+    for part, act in zip(result.parts, result.capture.acts):
+        act.outcome, act.ok = (part.says[0] if part.says else ""), part.ok
+        act.evidence = part.says[1:]
+    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
+    return result
