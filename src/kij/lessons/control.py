@@ -221,8 +221,9 @@ def _idle(req: Captured) -> Callable[[Captured], bool]:
 
 def wait(sn: Sniffer, kernel: Kernel, predicate: Callable[[Captured], bool], what: str,
          timeout: float = WAIT) -> Captured:
-    """The first message matching predicate — or KernelFault, saying what never came."""
-    got = sn.recv_until(predicate, timeout)
+    """The first message matching predicate (already captured, or arriving within
+    timeout) — or KernelFault, saying what never came."""
+    got = seen(sn, predicate) or sn.recv_until(predicate, timeout)
     if got is None:
         kernel.check_alive(f"while kij waited for {what}")
         raise KernelFault(f"the {kernel.name} kernel sent no {what} within {timeout:g} s")
@@ -348,7 +349,7 @@ def interrupt_by_signal(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Cont
 def interrupt_by_message(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
                          mode: str) -> None:
     part = Part("interrupt-message",
-                f'interrupt by message (a second kernel, kernelspec interrupt_mode "{mode}")')
+                f'interrupt by message (second kernel: interrupt_mode "{mode}")')
     result.parts.append(part)
     rec.begin(part)
     facts = Interrupt(mode="message", kernelspec_interrupt_mode=mode)
@@ -416,6 +417,7 @@ def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
     wait(sn, kernel, _replied(deleted), "delete_subshell_reply")
     listed = sn.request("control", "list_subshell_request", {})
     s.listed_after_delete = wait(sn, kernel, _replied(listed), "list_subshell_reply").content.get("subshell_id", [])
+    wait(sn, kernel, _idle(listed), "status idle")
     part.says.append(f"create_subshell_request on control → subshell_id {s.subshell_id}.")
     if s.before_main:
         part.says.append(f"While the main shell slept {SLEEP_S} s, an execute_request ({SUBSHELL_CELL}) whose "
@@ -612,11 +614,14 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
                      f"in clear text, signed {s.signature_hint} — the HMAC proves who sent it, it hides "
                      "nothing from anyone on the path.")
     s.why_not = (
-        f"Not shown on this run: CurveZMQ encryption. pyzmq here {'has' if s.curve_in_pyzmq else 'lacks'} "
-        f"CURVE; the python3 kernelspec {'declares' if s.kernelspec_supports_curve else 'does not declare'} "
-        "supported_encryption [\"curve\"]; jupyter_client 8.10 provisions keys only when "
-        "KernelManager.transport_encryption is \"auto\" or \"required\" (jupyter_client/manager.py), and "
-        "kij.kernel starts kernels with the default \"disabled\"."
+        "Not shown on this run: a kernel under CurveZMQ, and a keyless socket failing its handshake. "
+        f"Here pyzmq {'has' if s.curve_in_pyzmq else 'lacks'} CURVE, the python3 kernelspec "
+        f"{'declares' if s.kernelspec_supports_curve else 'does not declare'} supported_encryption "
+        "[\"curve\"], jupyter_client 8.10 writes curve keys into the connection file when "
+        "KernelManager.transport_encryption is \"auto\" or \"required\", and ipykernel 7.4 applies them to "
+        "its sockets — but kij starts kernels with jupyter_client's default, \"disabled\", and kij's "
+        "sniffer sets no curve keys on its sockets"
+        + (", so this kernel's traffic is signed, not encrypted." if not s.encrypted else ".")
     )
     part.says.append(s.why_not)
 
