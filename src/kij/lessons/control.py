@@ -45,6 +45,7 @@ from kij.trace import Act, Capture, KernelFacts
 
 SLEEP_S = 3  # the busy cell's length: long enough to see the queue, short enough to wait for
 WAIT = 15.0  # seconds any one reply may take before kij gives up (a busy cell is SLEEP_S)
+END_WAIT = 2.0  # after a failure: how long ending the debug session may take
 SLEEP_CELL = f"import time\nprint('sleeping {SLEEP_S} s', flush=True)\ntime.sleep({SLEEP_S})"
 RUNAWAY_CELL = "import time\nprint('running away', flush=True)\ntime.sleep(60)"
 SUBSHELL_CELL = "6 * 7"
@@ -161,6 +162,10 @@ class ControlResult:
     secrecy: Secrecy = field(default_factory=Secrecy)
     takeaway: str = TAKEAWAY
     elapsed_ms: float = 0.0
+    # what kij started, so that anyone can check it is gone afterwards
+    kernel_pids: list[int] = field(default_factory=list)
+    connection_files: list[str] = field(default_factory=list)
+    kernelspec_dir: str = ""  # the private interrupt_mode "message" kernelspec (removed)
 
 
 # --- recording: each sniffer's capture → records tagged with the part --------------
@@ -451,11 +456,11 @@ class Dap:
         self.seq = 0
         self.replies: list[Captured] = []
 
-    def __call__(self, command: str, arguments: dict | None = None) -> dict:
+    def __call__(self, command: str, arguments: dict | None = None, timeout: float = WAIT) -> dict:
         self.seq += 1
         req = self.sn.request("control", "debug_request", {
             "type": "request", "seq": self.seq, "command": command, "arguments": arguments or {}})
-        reply = wait(self.sn, self.kernel, _replied(req), f"debug_reply to {command}")
+        reply = wait(self.sn, self.kernel, _replied(req), f"debug_reply to {command}", timeout)
         self.replies.append(reply)
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
@@ -472,11 +477,11 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
     attached = False
     stopped_thread = None
     try:
+        attached = True  # from initialize on, debugpy may be running in the kernel: disconnect it
         dap("initialize", {"clientID": "kij", "clientName": "kij", "adapterID": "python", "pathFormat": "path",
                            "linesStartAt1": True, "columnsStartAt1": True, "supportsVariableType": True,
                            "supportsVariablePaging": True, "supportsRunInTerminalRequest": True, "locale": "en"})
         dap("attach", {})
-        attached = True
         dap("debugInfo")
         d.source_path = dap("dumpCell", {"code": DEBUG_CELL}).get("sourcePath")
         dap("setBreakpoints", {"source": {"path": d.source_path}, "breakpoints": [{"line": BREAK_LINE}],
@@ -503,8 +508,10 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
         out = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == cell.msg_id)
         d.result = out.content.get("data", {}).get("text/plain") if out else None
         d.stopped_before_continue = _before(sn, stopped, _sent_dap(sn, cont)) and _before(sn, stopped, reply)
-    finally:
-        _end_session(dap, attached, stopped_thread)
+    except BaseException:
+        _end_session(dap, attached, stopped_thread, END_WAIT)
+        raise
+    _end_session(dap, attached, stopped_thread, WAIT)
     _debugger_says(part, d)
 
 
@@ -513,14 +520,15 @@ def _sent_dap(sn: Sniffer, seq: int) -> Captured:
                 and c.content.get("seq") == seq)
 
 
-def _end_session(dap: Dap, attached: bool, stopped_thread) -> None:
-    """On every path: let a stopped cell go on, then disconnect the debug session."""
+def _end_session(dap: Dap, attached: bool, stopped_thread, timeout: float) -> None:
+    """On every path: let a stopped cell go on, then disconnect the debug session.
+    After a failure each gets a short wait (END_WAIT): the kernel is shut down next anyway."""
     if stopped_thread is not None:
         with contextlib.suppress(Exception):
-            dap("continue", {"threadId": stopped_thread})
+            dap("continue", {"threadId": stopped_thread}, timeout=timeout)
     if attached:
         with contextlib.suppress(Exception):
-            dap("disconnect", {"restart": False, "terminateDebuggee": True})
+            dap("disconnect", {"restart": False, "terminateDebuggee": True}, timeout=timeout)
             dap.facts.ended = True
 
 
@@ -657,6 +665,19 @@ def message_interrupt_kernelspec() -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def dumped_cells_dir(pid: int) -> Path:
+    """Where ipykernel's debugger writes the cells dumpCell gets (ipykernel/compiler.py:
+    get_tmp_directory), in the temp directory the kernel inherited from kij."""
+    return Path(tempfile.gettempdir()) / f"ipykernel_{pid}"
+
+
+def remove_dumped_cells(result: ControlResult) -> None:
+    """ipykernel leaves the dumped cells behind when it exits; kij asked for them, kij removes them."""
+    for pid in result.kernel_pids:
+        if pid:
+            shutil.rmtree(dumped_cells_dir(pid), ignore_errors=True)
+
+
 def _kernelspec(name: str):
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -688,7 +709,11 @@ def run() -> ControlResult:
     with contextlib.ExitStack() as stack:
         name = stack.enter_context(message_interrupt_kernelspec())
         by_message_mode = _kernelspec(name).interrupt_mode
+        result.kernelspec_dir = str(_kernelspec(name).resource_dir)
+        stack.callback(remove_dumped_cells, result)  # runs after the kernels are shut down
         kernel, other = stack.enter_context(started(["python3", name]))
+        result.kernel_pids = [k.pid for k in (kernel, other)]
+        result.connection_files = [k.connection_file for k in (kernel, other)]
         # kij talks to this kernel through its own sockets only; closing jupyter_client's
         # iopub SUB first lets kij's subscription to '' be the first one again (see connect)
         kernel.client.iopub_channel.stop()
