@@ -619,19 +619,29 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     clean = sn.request("shell", "execute_request", _content("del kij_secret"))
     wait(sn, kernel, _idle(clean), "status idle")
     part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
-                     f"in clear text, signed {s.signature_hint} — the HMAC proves who sent it, it hides "
-                     "nothing from anyone on the path.")
+                     f"in clear text, signed {s.signature_hint} — the HMAC proves the sender holds the "
+                     "connection key; it hides nothing from any socket on the path.")
     s.why_not = (
         "Not shown on this run: a kernel under CurveZMQ, and a keyless socket failing its handshake. "
         f"Here pyzmq {'has' if s.curve_in_pyzmq else 'lacks'} CURVE, the python3 kernelspec "
         f"{'declares' if s.kernelspec_supports_curve else 'does not declare'} supported_encryption "
-        "[\"curve\"], jupyter_client 8.10 writes curve keys into the connection file when "
-        "KernelManager.transport_encryption is \"auto\" or \"required\", and ipykernel 7.4 applies them to "
+        f"[\"curve\"], jupyter_client {_version('jupyter_client')} writes curve keys into the connection file "
+        "when KernelManager.transport_encryption is \"auto\" or \"required\", and ipykernel "
+        f"{_version('ipykernel')} applies them to "
         "its sockets — but kij starts kernels with jupyter_client's default, \"disabled\", and kij's "
         "sniffer sets no curve keys on its sockets"
         + (", so this kernel's traffic is signed, not encrypted." if not s.encrypted else ".")
     )
     part.says.append(s.why_not)
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 # --- a kernelspec that asks for interrupt by message --------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.rule import Rule
+from rich.table import Table
 from rich.text import Text
 
 from kij.trace import Record
@@ -120,15 +121,14 @@ def _intro(result) -> list:
 
 
 def _part(number: int, act, part, records: list[Record], ids: dict[str, int]) -> list:
-    parts = [Text(""), Rule(Text(f"{number} · {act.title}", style="bold"), align="left"),
-             Timeline(records, ids), Text("")]
+    says = Table.grid()  # the sentences hang off their mark, indented as one block
+    says.add_column(width=2, no_wrap=True)
+    says.add_column(ratio=1)
     for i, sentence in enumerate(part.says if part else [act.outcome, *act.evidence]):
-        if i == 0:
-            mark = Text("✓ " if act.ok else "✗ ", style="bold green" if act.ok else "bold red")
-        else:
-            mark = Text("  ")
-        parts.append(Text.assemble(mark, sentence))
-    return parts
+        mark = Text("✓" if act.ok else "✗", style="bold green" if act.ok else "bold red") if i == 0 else Text("")
+        says.add_row(mark, Text(sentence))
+    return [Text(""), Rule(Text(f"{number} · {act.title}", style="bold"), align="left"),
+            Timeline(records, ids), Text(""), says]
 
 
 def render(result) -> Group:
