@@ -224,6 +224,9 @@ def test_saved_capture_loads_in_kij_frames(result, tmp_path):
                          capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"})
     assert run.returncode == 0, run.stderr
     assert "debug_request" in run.stdout and "create_subshell_request" in run.stdout
+    assert "kernel log" not in run.stdout  # kij's sentences are not the kernel's log lines
+    flowing = " ".join(run.stdout.split())
+    assert " ".join(result.parts[1].says[1].split()) in flowing
 
 
 @pytest.mark.xfail(strict=True, reason="wired by the lead")
