@@ -71,6 +71,13 @@ def test_parts_in_order_and_all_ok(result):
     assert all(p.ok for p in result.parts), [(p.name, p.says) for p in result.parts if not p.ok]
 
 
+def test_every_answer_is_shown_in_the_part_of_its_request(result):
+    act_of = {r.msg_id: r.act for r in result.capture.messages if r.msg_id}
+    stray = [(r.seq, r.msg_type, r.act) for r in result.capture.messages
+             if r.parent_msg_id in act_of and act_of[r.parent_msg_id] != r.act]
+    assert stray == []
+
+
 # --- 1: shell is a queue, control is not -------------------------------------------
 
 

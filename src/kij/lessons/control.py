@@ -265,6 +265,16 @@ def request_with_header(sn: Sniffer, channel: str, msg_type: str, content: dict,
     return sn.send(channel, [wire.DELIMITER, wire.sign(sn.key, parts, sn.scheme), *parts])
 
 
+@contextlib.contextmanager
+def settled(sn: Sniffer, kernel: Kernel) -> Iterator[None]:
+    """After a part: wait for the status idle of every request it sent on shell or
+    control, so that no broadcast of one part straggles into the next."""
+    start = len(sn.capture)
+    yield
+    sent = [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.channel in ("shell", "control")]
+    wait_all(sn, kernel, {f"status idle for {c.msg_type} {c.msg_id[:8]}": _idle(c) for c in sent})
+
+
 def _ms(a: Captured, b: Captured) -> float:
     return round((b.t - a.t) * 1000, 1)
 
@@ -571,7 +581,10 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
     rec.begin(part)
     topic = f"kij-{sn.session[:8]}"
     sn.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())  # a topic no one else has asked for
-    info = sn.wait_for_iopub().content
+    reply = sn.wait_for_iopub()
+    info = reply.content
+    wait(sn, kernel, lambda c: c.msg_type == "status" and c.parent_id == reply.parent_id
+         and c.content.get("execution_state") == "idle", "status idle")  # none straggles into part 2
     wait_all(sn, kernel, {f"iopub_welcome for the subscription {topic!r}":
                           lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
     v = result.versions
@@ -733,14 +746,20 @@ def run() -> ControlResult:
             info = connect(sn, kernel, rec, result, py.to_dict().get("kernel_protocol_version"))
             result.capture.kernel = _facts(kernel, info)
             result.capture.identity, result.capture.session = sn.identity.decode(), sn.session
-            queue(sn, kernel, rec, result)
-            subshells(sn, kernel, rec, result, info)
-            interrupt_by_signal(sn, kernel, rec, result, py.interrupt_mode)
+            with settled(sn, kernel):
+                queue(sn, kernel, rec, result)
+            with settled(sn, kernel):
+                subshells(sn, kernel, rec, result, info)
+            with settled(sn, kernel):
+                interrupt_by_signal(sn, kernel, rec, result, py.interrupt_mode)
             sn2 = stack.enter_context(Sniffer(other.connection_info, watchdog=lambda: other.check_alive(LISTENING)))
             rec.add(sn2)
-            interrupt_by_message(sn2, other, rec, result, by_message_mode)
-            debugger(sn, kernel, rec, result)
-            secrecy(sn, kernel, rec, result, py.metadata or {})
+            with settled(sn2, other):
+                interrupt_by_message(sn2, other, rec, result, by_message_mode)
+            with settled(sn, kernel):
+                debugger(sn, kernel, rec, result)
+            with settled(sn, kernel):
+                secrecy(sn, kernel, rec, result, py.metadata or {})
         except BaseException as exc:
             rec.flush()
             exc.result = result

@@ -89,7 +89,7 @@ class Timeline:
                 (f"{'+' + format(rec.t_ms - t0, '.1f'):>7} ", "dim"),
                 (f"{'#' + str(rec.seq):<4} {ARROW.get(rec.direction, '?')} {rec.channel:<7} ",
                  "bold" if rec.direction == "to_kernel" else ""),
-                (f"{what:<22} " if not narrow else f"{what} ", ""),
+                (f"{what:<19} " if not narrow else f"{what} ", ""),
             )
             tail = Text.assemble((bad, "bold red"), (link, "blue"), (tail_text, "dim"))
             if narrow and (head + tail).cell_len > width:
