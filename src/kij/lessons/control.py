@@ -267,11 +267,15 @@ def request_with_header(sn: Sniffer, channel: str, msg_type: str, content: dict,
 
 @contextlib.contextmanager
 def settled(sn: Sniffer, kernel: Kernel) -> Iterator[None]:
-    """After a part: wait for the status idle of every request it sent on shell or
-    control, so that no broadcast of one part straggles into the next."""
+    """After a part: wait for the status idle of every request it sent whose status
+    busy arrived, so that no broadcast of one part straggles into the next. (A request
+    sent before kij's SUB socket was subscribed — wait_for_iopub asks again until it
+    is — may have had both its busy and its idle published to no one.)"""
     start = len(sn.capture)
     yield
-    sent = [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.channel in ("shell", "control")]
+    busy = {c.parent_id for c in sn.capture[start:]
+            if c.msg_type == "status" and c.content.get("execution_state") == "busy"}
+    sent = [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.msg_id in busy]
     wait_all(sn, kernel, {f"status idle for {c.msg_type} {c.msg_id[:8]}": _idle(c) for c in sent})
 
 
