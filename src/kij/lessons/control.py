@@ -585,10 +585,8 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
     rec.begin(part)
     topic = f"kij-{sn.session[:8]}"
     sn.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())  # a topic no one else has asked for
-    reply = sn.wait_for_iopub()
-    info = reply.content
-    wait(sn, kernel, lambda c: c.msg_type == "status" and c.parent_id == reply.parent_id
-         and c.content.get("execution_state") == "idle", "status idle")  # none straggles into part 2
+    with settled(sn, kernel):  # no idle of these requests straggles into part 2
+        info = sn.wait_for_iopub().content
     wait_all(sn, kernel, {f"iopub_welcome for the subscription {topic!r}":
                           lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
     v = result.versions
