@@ -260,13 +260,13 @@ except BaseException as exc:
 """
 
 
-def stopped_at_breakpoint(connection_files: list[Path]) -> bool:
+def stopped_at_breakpoint(connection_files: list[Path]) -> Path | None:
     """Listen on every kernel's iopub with a socket of the test's own until one says
-    debug_event "stopped"."""
+    debug_event "stopped"; return that kernel's connection file."""
     import zmq
 
     ctx = zmq.Context.instance()
-    poller, socks = zmq.Poller(), []
+    poller, socks = zmq.Poller(), {}
     for path in connection_files:
         info = json.loads(path.read_text())
         sub = ctx.socket(zmq.SUB)
@@ -274,35 +274,44 @@ def stopped_at_breakpoint(connection_files: list[Path]) -> bool:
         sub.setsockopt(zmq.LINGER, 0)
         sub.connect(f"{info['transport']}://{info['ip']}:{info['iopub_port']}")
         poller.register(sub, zmq.POLLIN)
-        socks.append(sub)
+        socks[sub] = path
     try:
         while ready := dict(poller.poll(120_000)):
             for sub in ready:
                 frames = b"".join(sub.recv_multipart())
                 if b"debug_event" in frames and b'"stopped"' in frames:
-                    return True
-        return False
+                    return socks[sub]
+        return None
     finally:
         for sub in socks:
             sub.close()
 
 
-def test_sigterm_at_the_breakpoint_leaves_nothing_behind(kij, tmp_path):
-    from conftest import wait_until
+@pytest.mark.parametrize("blow", ["SIGTERM to kij", "the kernel killed"])
+def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
+    from conftest import processes_with, wait_until
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", RUN_LESSON], env={**kij.env, "TMPDIR": str(tmp)},
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
     def written() -> list[Path]:
         files = [f for f in kij.connection_files() if f.stat().st_size > 0]
         return files if len(files) == 2 else []
 
     files = wait_until(written, timeout=90, what="two kernels' connection files")
-    assert stopped_at_breakpoint(files)
-    proc.send_signal(signal.SIGTERM)
+    stopped = stopped_at_breakpoint(files)
+    assert stopped is not None
+    if blow == "SIGTERM to kij":
+        proc.send_signal(signal.SIGTERM)
+        expect = "Terminated"
+    else:
+        (line,) = [p for p in processes_with(kij.marker) if stopped.name in p]
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        expect = "KernelDied"
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and out.strip() == "Terminated", err
+    assert proc.returncode == 143 and out.strip() == expect, err
     kij.assert_clean()
     assert list(tmp.glob("kij-control-*")) == []  # the private kernelspec went too
     assert list(tmp.glob("ipykernel_*")) == []  # and the cell the debugger dumped

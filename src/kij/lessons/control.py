@@ -210,17 +210,18 @@ class Recorder:
 # --- talking: one request, and waiting for what answers it --------------------------
 
 
-def _content(code: str) -> dict:
+def execute_content(code: str) -> dict:
     return {"code": code, "silent": False, "store_history": True, "user_expressions": {},
             "allow_stdin": False, "stop_on_error": True}
 
 
-def _replied(req: Captured) -> Callable[[Captured], bool]:
+def reply_to(req: Captured) -> Callable[[Captured], bool]:
     """The reply to req, on the channel req went out on."""
     return lambda c: c.channel == req.channel and c.parent_id == req.msg_id and c.msg_type.endswith("_reply")
 
 
-def _idle(req: Captured) -> Callable[[Captured], bool]:
+def idle_of(req: Captured) -> Callable[[Captured], bool]:
+    """The status idle that ends the kernel's handling of req (on iopub)."""
     return lambda c: c.msg_type == "status" and c.parent_id == req.msg_id and c.content.get("execution_state") == "idle"
 
 
@@ -276,7 +277,7 @@ def settled(sn: Sniffer, kernel: Kernel) -> Iterator[None]:
     busy = {c.parent_id for c in sn.capture[start:]
             if c.msg_type == "status" and c.content.get("execution_state") == "busy"}
     sent = [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.msg_id in busy]
-    wait_all(sn, kernel, {f"status idle for {c.msg_type} {c.msg_id[:8]}": _idle(c) for c in sent})
+    wait_all(sn, kernel, {f"status idle for {c.msg_type} {c.msg_id[:8]}": idle_of(c) for c in sent})
 
 
 def _ms(a: Captured, b: Captured) -> float:
@@ -305,12 +306,12 @@ def queue(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> 
     part = Part("queue", "shell is a queue, control is not")
     result.parts.append(part)
     rec.begin(part)
-    cell = sn.request("shell", "execute_request", _content(SLEEP_CELL))
+    cell = sn.request("shell", "execute_request", execute_content(SLEEP_CELL))
     _running(sn, kernel, cell)
     on_shell = sn.request("shell", "kernel_info_request", {})
     on_control = sn.request("control", "kernel_info_request", {})
-    got = wait_all(sn, kernel, {"cell": _replied(cell), "shell": _replied(on_shell),
-                                "control": _replied(on_control), "idle": _idle(on_shell)}, WAIT + SLEEP_S)
+    got = wait_all(sn, kernel, {"cell": reply_to(cell), "shell": reply_to(on_shell),
+                                "control": reply_to(on_control), "idle": idle_of(on_shell)}, WAIT + SLEEP_S)
     q = result.queue
     q.shell_wait_ms = _ms(on_shell, got["shell"])
     q.control_wait_ms = _ms(on_control, got["control"])
@@ -348,12 +349,12 @@ def interrupt_by_signal(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Cont
     rec.begin(part)
     facts = Interrupt(mode="signal", kernelspec_interrupt_mode=mode)
     result.interrupts.append(facts)
-    cell = sn.request("shell", "execute_request", _content(RUNAWAY_CELL))
+    cell = sn.request("shell", "execute_request", execute_content(RUNAWAY_CELL))
     _running(sn, kernel, cell)
     kernel.interrupt()  # jupyter_client reads interrupt_mode from the kernelspec: SIGINT
     facts.sent = [f"SIGINT to PID {kernel.pid}"]
-    reply = wait(sn, kernel, _replied(cell), "execute_reply after the interrupt")
-    wait(sn, kernel, _idle(cell), "status idle after the interrupt")
+    reply = wait(sn, kernel, reply_to(cell), "execute_reply after the interrupt")
+    wait(sn, kernel, idle_of(cell), "status idle after the interrupt")
     _interrupted(part, facts, reply, sn, cell)
     part.says.insert(0, f"kij asked jupyter_client to interrupt; this kernelspec's interrupt_mode is "
                         f"\"{mode}\", so it sent SIGINT to the kernel's process (PID {kernel.pid}). "
@@ -374,11 +375,11 @@ def interrupt_by_message(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Con
     facts = Interrupt(mode="message", kernelspec_interrupt_mode=mode)
     result.interrupts.append(facts)
     sn.wait_for_iopub()  # kij's sockets on the second kernel: kernel_info on control
-    cell = sn.request("shell", "execute_request", _content(RUNAWAY_CELL))
+    cell = sn.request("shell", "execute_request", execute_content(RUNAWAY_CELL))
     _running(sn, kernel, cell)
     req = sn.request("control", "interrupt_request", {})
     facts.sent = ["interrupt_request on control"]
-    got = wait_all(sn, kernel, {"interrupt": _replied(req), "cell": _replied(cell), "idle": _idle(cell)})
+    got = wait_all(sn, kernel, {"interrupt": reply_to(req), "cell": reply_to(cell), "idle": idle_of(cell)})
     facts.interrupt_reply = got["interrupt"].content.get("status")
     part.says.append(f"This kernelspec says interrupt_mode \"{mode}\": a frontend interrupts it with an "
                      f"interrupt_request on control, as kij did; interrupt_reply said "
@@ -418,12 +419,12 @@ def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
         return
     part.says.append("kernel_info_reply lists \"kernel subshells\" in supported_features.")
     created = sn.request("control", "create_subshell_request", {})
-    s.subshell_id = wait(sn, kernel, _replied(created), "create_subshell_reply").content.get("subshell_id")
-    main = sn.request("shell", "execute_request", _content(SLEEP_CELL))
+    s.subshell_id = wait(sn, kernel, reply_to(created), "create_subshell_reply").content.get("subshell_id")
+    main = sn.request("shell", "execute_request", execute_content(SLEEP_CELL))
     _running(sn, kernel, main)
-    sub = request_with_header(sn, "shell", "execute_request", _content(SUBSHELL_CELL), subshell_id=s.subshell_id)
-    got = wait_all(sn, kernel, {"sub": _replied(sub), "main": _replied(main), "sub_idle": _idle(sub),
-                                "main_idle": _idle(main)}, WAIT + SLEEP_S)
+    sub = request_with_header(sn, "shell", "execute_request", execute_content(SUBSHELL_CELL), subshell_id=s.subshell_id)
+    got = wait_all(sn, kernel, {"sub": reply_to(sub), "main": reply_to(main), "sub_idle": idle_of(sub),
+                                "main_idle": idle_of(main)}, WAIT + SLEEP_S)
     result_msg = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == sub.msg_id)
     s.subshell_result = result_msg.content.get("data", {}).get("text/plain") if result_msg else None
     s.round_trip_ms = _ms(sub, got["sub"])
@@ -431,12 +432,12 @@ def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
     s.reply_header_has_subshell_id = "subshell_id" in got["sub"].message.header
     s.matched_by_parent = got["sub"].parent_id == sub.msg_id
     listed = sn.request("control", "list_subshell_request", {})
-    s.listed = wait(sn, kernel, _replied(listed), "list_subshell_reply").content.get("subshell_id", [])
+    s.listed = wait(sn, kernel, reply_to(listed), "list_subshell_reply").content.get("subshell_id", [])
     deleted = sn.request("control", "delete_subshell_request", {"subshell_id": s.subshell_id})
-    wait(sn, kernel, _replied(deleted), "delete_subshell_reply")
+    wait(sn, kernel, reply_to(deleted), "delete_subshell_reply")
     listed = sn.request("control", "list_subshell_request", {})
-    s.listed_after_delete = wait(sn, kernel, _replied(listed), "list_subshell_reply").content.get("subshell_id", [])
-    wait(sn, kernel, _idle(listed), "status idle")
+    s.listed_after_delete = wait(sn, kernel, reply_to(listed), "list_subshell_reply").content.get("subshell_id", [])
+    wait(sn, kernel, idle_of(listed), "status idle")
     part.says.append(f"create_subshell_request on control → subshell_id {s.subshell_id}.")
     if s.before_main:
         part.says.append(f"While the main shell slept {SLEEP_S} s, an execute_request ({SUBSHELL_CELL}) whose "
@@ -474,7 +475,7 @@ class Dap:
         self.seq += 1
         req = self.sn.request("control", "debug_request", {
             "type": "request", "seq": self.seq, "command": command, "arguments": arguments or {}})
-        reply = wait(self.sn, self.kernel, _replied(req), f"debug_reply to {command}", timeout)
+        reply = wait(self.sn, self.kernel, reply_to(req), f"debug_reply to {command}", timeout)
         self.replies.append(reply)
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
@@ -501,7 +502,7 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
         dap("setBreakpoints", {"source": {"path": d.source_path}, "breakpoints": [{"line": BREAK_LINE}],
                                "sourceModified": False})
         dap("configurationDone")
-        cell = sn.request("shell", "execute_request", _content(DEBUG_CELL))
+        cell = sn.request("shell", "execute_request", execute_content(DEBUG_CELL))
         stopped = wait(sn, kernel, lambda c: c.msg_type == "debug_event"
                        and c.content.get("event") == "stopped", 'debug_event "stopped"')
         stopped_thread = stopped.content.get("body", {}).get("threadId")
@@ -513,12 +514,12 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
         local = next((s for s in scopes if s.get("name") == "Locals"), scopes[0] if scopes else {})
         found = dap("variables", {"variablesReference": local.get("variablesReference")}).get("variables", [])
         d.variables = {v["name"]: v.get("value", "") for v in found if not v["name"].startswith("(")}
-        d.answered_while_blocked = seen(sn, _replied(cell)) is None
+        d.answered_while_blocked = seen(sn, reply_to(cell)) is None
         cont = dap.seq + 1
         dap("continue", {"threadId": stopped_thread})
         stopped_thread = None
-        reply = wait(sn, kernel, _replied(cell), "execute_reply after continue")
-        wait(sn, kernel, _idle(cell), "status idle after continue")
+        reply = wait(sn, kernel, reply_to(cell), "execute_reply after continue")
+        wait(sn, kernel, idle_of(cell), "status idle after continue")
         out = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == cell.msg_id)
         d.result = out.content.get("data", {}).get("text/plain") if out else None
         d.stopped_before_continue = _before(sn, stopped, _sent_dap(sn, cont)) and _before(sn, stopped, reply)
@@ -626,13 +627,13 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
     s.encrypted = bool(kernel.connection_info.get("curve_publickey"))
     secret = "kij_secret = 'hunter2'"
-    cell = sn.request("shell", "execute_request", _content(secret))
-    wait(sn, kernel, _idle(cell), "status idle")
+    cell = sn.request("shell", "execute_request", execute_content(secret))
+    wait(sn, kernel, idle_of(cell), "status idle")
     echoed = seen(sn, lambda c: c.msg_type == "execute_input" and c.parent_id == cell.msg_id)
     s.read_code = echoed.content.get("code") if echoed else None
     s.signature_hint = (echoed.message.signature[:8].decode() + "…") if echoed else None
-    clean = sn.request("shell", "execute_request", _content("del kij_secret"))
-    wait(sn, kernel, _idle(clean), "status idle")
+    clean = sn.request("shell", "execute_request", execute_content("del kij_secret"))
+    wait(sn, kernel, idle_of(clean), "status idle")
     part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
                      f"in clear text, signed {s.signature_hint} — the HMAC proves the sender holds the "
                      "connection key; it hides nothing from any socket on the path.")
