@@ -266,6 +266,18 @@ def request_with_header(sn: Sniffer, channel: str, msg_type: str, content: dict,
     return sn.send(channel, [wire.DELIMITER, wire.sign(sn.key, parts, sn.scheme), *parts])
 
 
+def iopub_live(sn: Sniffer, kernel: Kernel) -> dict:
+    """kernel_info on control until kij's SUB socket is subscribed (sniffer.wait_for_iopub),
+    then once more, waiting for that request's status idle too: iopub is one ordered
+    stream and control handles one request at a time, so every broadcast about the
+    earlier asks has arrived by then (or went out before kij subscribed, to no one).
+    Returns kernel_info_reply's content."""
+    sn.wait_for_iopub()
+    probe = sn.request("control", "kernel_info_request", {})
+    found = wait_all(sn, kernel, {"kernel_info_reply": reply_to(probe), "status idle": idle_of(probe)})
+    return found["kernel_info_reply"].content
+
+
 @contextlib.contextmanager
 def settled(sn: Sniffer, kernel: Kernel) -> Iterator[None]:
     """After a part: wait for the status idle of every request it sent whose status
@@ -374,7 +386,7 @@ def interrupt_by_message(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Con
     rec.begin(part)
     facts = Interrupt(mode="message", kernelspec_interrupt_mode=mode)
     result.interrupts.append(facts)
-    sn.wait_for_iopub()  # kij's sockets on the second kernel: kernel_info on control
+    iopub_live(sn, kernel)  # kij's sockets on the second kernel: kernel_info on control
     cell = sn.request("shell", "execute_request", execute_content(RUNAWAY_CELL))
     _running(sn, kernel, cell)
     req = sn.request("control", "interrupt_request", {})
@@ -475,7 +487,9 @@ class Dap:
         self.seq += 1
         req = self.sn.request("control", "debug_request", {
             "type": "request", "seq": self.seq, "command": command, "arguments": arguments or {}})
-        reply = wait(self.sn, self.kernel, reply_to(req), f"debug_reply to {command}", timeout)
+        found = wait_all(self.sn, self.kernel, {f"debug_reply to {command}": reply_to(req),
+                                                f"status idle after {command}": idle_of(req)}, timeout)
+        reply = found[f"debug_reply to {command}"]
         self.replies.append(reply)
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
@@ -586,8 +600,7 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
     rec.begin(part)
     topic = f"kij-{sn.session[:8]}"
     sn.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())  # a topic no one else has asked for
-    with settled(sn, kernel):  # no idle of these requests straggles into part 2
-        info = sn.wait_for_iopub().content
+    info = iopub_live(sn, kernel)
     wait_all(sn, kernel, {f"iopub_welcome for the subscription {topic!r}":
                           lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
     v = result.versions
