@@ -605,6 +605,10 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
                           lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
     v = result.versions
     v.welcomes = [_welcome(c) for c in sn.capture if c.msg_type == "iopub_welcome"]
+    asked = sum(1 for c in sn.capture if c.direction == "to_kernel" and c.msg_type == "kernel_info_request")
+    part.says.append(f"kij sent kernel_info_request on control {asked} times: until its iopub subscription was "
+                     "proven live, then once more, waiting for that one's status idle, so no broadcast "
+                     "about the connection spills into the next part.")
     part.says.append("kij's SUB socket subscribed to every topic ('') and to a topic of its own "
                      f"({topic!r}). The kernel's iopub is an XPUB, which sees subscriptions: it answered each "
                      "new one with an iopub_welcome whose content names the subscription.")
