@@ -106,11 +106,12 @@ and prints every multipart frame of one execute_request: routing identity, the
 `<IDS|MSG>` delimiter, the HMAC signature (recomputed and checked), header,
 parent_header, metadata, content."""),
     ("code", """\
+from kij.cli import echo
 from kij.lessons import frames as frames_lesson
 from kij.views import frames as frames_view
 
 capture = frames_lesson.run(code="x = 6 * 7; print('the answer is', x); x")
-frames_view.render(capture)"""),
+echo(frames_view.render(capture))  # a view returns what to draw; echo prints it, as kij does"""),
     ("md", """\
 ## 8. Swap the kernel, keep the client
 

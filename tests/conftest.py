@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -50,6 +51,34 @@ def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def reply_and_iopub(kc, msg_id: str, timeout: float = 30.0, channel: str = "shell",
+                    until_idle: bool = True) -> tuple[dict, list[dict]]:
+    """The tests' one wait for a request sent through a jupyter_client client (plain
+    jupyter_client, so kij's own `await_reply` is not checked by itself): the reply to
+    msg_id on `channel` and, with until_idle, every iopub message the request caused
+    before its `status: idle` (the busy included). Each channel is read only as far as
+    this request's last message, so what answers a request queued behind it stays
+    there for the next wait. Fails the test, saying what never came, after `timeout` s."""
+    deadline = time.monotonic() + timeout
+
+    def next_for_request(ch, what: str) -> dict:
+        while True:
+            try:
+                msg = ch.get_msg(timeout=max(0.001, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"{what} for request {msg_id} did not come within {timeout:g} s") from None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    outputs = []
+    while until_idle:
+        msg = next_for_request(kc.iopub_channel, "the status idle")
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        outputs.append(msg)
+    return next_for_request(getattr(kc, f"{channel}_channel"), "the reply"), outputs
 
 
 @dataclass

@@ -33,15 +33,18 @@ def imported_by(kij, *args: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
+def commands() -> list[ast.FunctionDef]:
+    """The command functions of kij.app, from the source."""
+    return [node for node in ast.parse(APP.read_text()).body if isinstance(node, ast.FunctionDef)
+            and any(getattr(getattr(d, "func", None), "attr", "") == "command" for d in node.decorator_list)]
+
+
 def docstrings() -> dict[str, str]:
     """Each command in kij.app → its function's docstring, read from the source."""
     found = {}
-    for node in ast.parse(APP.read_text()).body:
-        if isinstance(node, ast.FunctionDef):
-            for deco in node.decorator_list:
-                if isinstance(deco, ast.Call) and getattr(deco.func, "attr", "") == "command":
-                    name = deco.args[0].value if deco.args else node.name
-                    found[name] = ast.get_docstring(node)
+    for node in commands():
+        (deco,) = [d for d in node.decorator_list if getattr(getattr(d, "func", None), "attr", "") == "command"]
+        found[deco.args[0].value if deco.args else node.name] = ast.get_docstring(node)
     return found
 
 
@@ -50,6 +53,36 @@ def test_every_command_has_its_docstring_as_help_and_the_quick_help_agrees():
     assert list(docs) == list(COMMANDS)
     for name, doc in docs.items():
         assert doc.splitlines()[0] == COMMANDS[name], name
+
+
+def test_each_command_body_is_a_few_lines_and_leaves_flag_checks_to_its_lesson():
+    for node in commands():
+        body = [stmt for stmt in node.body[1:] if not isinstance(stmt, (ast.Import, ast.ImportFrom))]
+        lines = sum(stmt.end_lineno - stmt.lineno + 1 for stmt in body)
+        assert lines <= 16, f"kij {node.name}: {lines} lines"
+        raised = [n for n in ast.walk(node) if isinstance(n, ast.Raise) and "UserError" in ast.unparse(n)]
+        assert not raised, f"kij {node.name} checks its flags itself: {ast.unparse(raised[0])}"
+
+
+def test_the_lessons_refuse_bad_flags_before_anything_runs():
+    from kij.errors import UserError
+    from kij.lessons import check, frames, tap
+
+    refused = [
+        (lambda: frames.check_flags(code="1", existing=None, save=None, load="saved.jsonl"), "--load shows"),
+        (lambda: tap.check_flags("install", False, None, None, False, None, False), "needs --kernel NAME"),
+        (lambda: tap.check_flags("uninstall", True, "python3", None, False, None, False), "not --follow"),
+        (lambda: tap.check_flags("prune", False, "python3", None, False, None, False), "takes no flags"),
+        (lambda: tap.check_flags(None, True, None, None, False, None, True), "--follow draws for people"),
+        (lambda: tap.check_flags("instal", False, None, None, False, None, False), "unknown action 'instal'"),
+        (lambda: check.check_flags(None, Path("mine.py")), "--file needs a step"),
+    ]
+    for call, words in refused:
+        with pytest.raises(UserError, match=re.escape(words)):
+            call()
+    tap.check_flags("install", False, "python3", None, False, None, True)  # fine: nothing raised
+    tap.check_flags(None, True, None, "kernel.json", True, None, False)
+    frames.check_flags(code=None, existing=None, save=None, load="saved.jsonl")
 
 
 def test_quick_help_wraps_to_the_terminal():

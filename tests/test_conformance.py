@@ -11,6 +11,8 @@ from __future__ import annotations
 import jupyter_kernel_test as jkt
 import pytest
 
+from conftest import reply_and_iopub
+
 
 @pytest.fixture(autouse=True, scope="module")
 def private_runtime_dir(tmp_path_factory, request):
@@ -145,10 +147,7 @@ def test_kernelspec_language_matches_kernel_info(kernel_name):
     spec = KernelSpecManager().get_kernel_spec(kernel_name)
     km, kc = start_new_kernel(kernel_name=kernel_name)
     try:
-        msg_id = kc.kernel_info()
-        reply = kc.get_shell_msg(timeout=10)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = kc.get_shell_msg(timeout=10)
+        reply, _ = reply_and_iopub(kc, kc.kernel_info(), 10, until_idle=False)
         language_info = reply["content"]["language_info"]
     finally:
         kc.stop_channels()

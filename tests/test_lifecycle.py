@@ -110,7 +110,7 @@ def test_a_kernel_that_loses_the_port_race_is_relaunched_on_new_ports(tmp_path, 
     from kij import kernel
 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
-    with kernel.launched(["python3"]) as (k,):
+    with kernel.started(["python3"], wait=False) as (k,):
         taken = json.loads(open(k.connection_file).read())["shell_port"]
         squatter = socket.socket()
         try:
@@ -155,3 +155,47 @@ def test_a_cell_that_outlives_its_timeout_on_an_attached_kernel_is_left_running(
         assert km.is_alive()
     finally:
         km.shutdown_kernel(now=True)
+
+
+def test_started_inside_a_pool_takes_each_kernel_once_and_the_pool_shuts_them_down(tmp_path, monkeypatch):
+    """kij tour's pool: `started` takes launched-ahead kernels by name *and* environment,
+    each one once; what the pool cannot give is started fresh (and shut down by its own
+    block); the pool's kernels are shut down when the pool closes, not before."""
+    from kij import kernel
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    decoy = dict(os.environ, KIJ_POOL_TEST="decoy")
+    with kernel.pool([("python3", None), ("python3", decoy)]) as ahead:
+        with kernel.started(["python3", "python3"], envs=[decoy, None]) as (a, b):
+            assert (a, b) == (ahead[1], ahead[0])
+            assert a.execute("__import__('os').environ.get('KIJ_POOL_TEST')").result == "'decoy'"
+        assert all(k.manager.is_alive() for k in ahead)  # the pool's to shut down, not the block's
+        with kernel.started(["python3"]) as (fresh,):  # both taken already: a new one
+            assert fresh not in ahead
+            assert fresh.execute("6 * 7").result == "42"
+        assert not fresh.manager.is_alive()
+    assert not any(k.manager.is_alive() for k in ahead)
+    assert list(tmp_path.glob("kernel-*.json")) == []
+
+
+def test_no_lesson_takes_a_kernel_pool_parameter():
+    """A lesson gets its kernels with `started`, as when run alone; kij tour's pool is
+    found by `started`, never handed in."""
+    import inspect
+
+    from kij.lessons import frames, magics, repl_diff, state, swap, which
+
+    for lesson in (repl_diff, state, frames, magics, swap, which):
+        params = inspect.signature(lesson.run).parameters
+        assert "kernels" not in params and "decoy" not in params, lesson.__name__
+
+
+def test_an_exchange_says_what_never_came():
+    """await_reply's timeout message, the one every caller quotes."""
+    from kij.kernel import Exchange
+
+    waited = Exchange(request_id="r", reply_type="execute_reply")
+    assert waited.missing() == "neither the execute_reply nor the status idle"
+    waited.reply = object()
+    assert waited.missing() == "the execute_reply but not the status idle"
+    assert Exchange(request_id="r", reply_type="kernel_info_reply").missing(need_idle=False) == "no kernel_info_reply"

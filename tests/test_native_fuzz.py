@@ -74,13 +74,17 @@ class Wire:
     def request(self, channel: str, msg_type: str, content: dict) -> dict:
         """Send a valid request and wait for the reply to it (earlier rubbish on the socket is behind it)."""
         msg_id, frames = self.frames(msg_type, content)
+        self.sockets[channel].send_multipart(frames)
+        return self.reply_to(msg_id, channel)
+
+    def reply_to(self, msg_id: str, channel: str = "shell") -> dict:
+        """The reply to msg_id on channel (skipping replies to other requests)."""
         socket = self.sockets[channel]
-        socket.send_multipart(frames)
         while socket.poll(REPLY_TIMEOUT_MS):
             reply = self.session.deserialize(self.session.feed_identities(socket.recv_multipart())[1])
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
-        raise AssertionError(f"no {msg_type} reply on {channel} within {REPLY_TIMEOUT_MS} ms")
+        raise AssertionError(f"no reply to {msg_id} on {channel} within {REPLY_TIMEOUT_MS} ms")
 
     def heartbeat_answers(self) -> bool:
         with self.context.socket(zmq.REQ) as hb:
@@ -235,15 +239,6 @@ def counting_execute(kernel) -> tuple[str, list[bytes], object]:
     return msg_id, frames, counter
 
 
-def wait_for_reply(kernel, msg_id: str) -> dict:
-    socket = kernel.sockets["shell"]
-    while socket.poll(REPLY_TIMEOUT_MS):
-        reply = kernel.session.deserialize(kernel.session.feed_identities(socket.recv_multipart())[1])
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply
-    raise AssertionError(f"no reply to {msg_id} within {REPLY_TIMEOUT_MS} ms")
-
-
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_duplicate_signatures_interleaved_with_valid_traffic(kernel, data):
@@ -257,7 +252,7 @@ def test_duplicate_signatures_interleaved_with_valid_traffic(kernel, data):
         replays = data.draw(st.lists(st.tuples(st.integers(0, len(sent) - 1),
                                                st.sampled_from(["shell", "control", "stdin"]),
                                                st.booleans()), max_size=4))
-        assert wait_for_reply(kernel, msg_id)["content"]["status"] == "ok"  # it ran: its signature is used
+        assert kernel.reply_to(msg_id)["content"]["status"] == "ok"  # it ran: its signature is used
         for index, channel, new_identity in replays:
             replay = sent[index][0]
             if new_identity:
@@ -296,6 +291,6 @@ def test_a_forged_input_reply_never_answers_input(kernel, data, breaker):
     _, genuine = kernel.frames("input_reply", {"value": "genuine"})
     kernel.sockets["stdin"].send_multipart(genuine)
     kernel.last_input_reply = genuine
-    assert wait_for_reply(kernel, msg_id)["content"]["status"] == "ok"
+    assert kernel.reply_to(msg_id)["content"]["status"] == "ok"
     assert result.read_text() == "genuine"
     kernel.assert_healthy()

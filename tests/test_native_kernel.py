@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from conftest import wait_until
+from conftest import reply_and_iopub, wait_until
 
 TIMEOUT = 10
 
@@ -42,22 +42,7 @@ def native_kernel():
 
 def run(kc, code: str, **options) -> tuple[dict, list[dict]]:
     """Execute; return the reply and every iopub message up to status: idle."""
-    msg_id = kc.execute(code, **options)
-    outputs = collect_until_idle(kc, msg_id)
-    reply = kc.get_shell_msg(timeout=TIMEOUT)
-    assert reply["parent_header"]["msg_id"] == msg_id
-    return reply, outputs
-
-
-def collect_until_idle(kc, msg_id: str) -> list[dict]:
-    outputs = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return outputs
-        outputs.append(msg)
+    return reply_and_iopub(kc, kc.execute(code, **options), TIMEOUT)
 
 
 def wait_for_stream(kc, text: str) -> None:
@@ -119,7 +104,7 @@ def test_input_goes_over_the_stdin_channel():
         assert request["msg_type"] == "input_request"
         assert request["content"]["prompt"] == "name? "
         kc.input("ada")
-        outputs = collect_until_idle(kc, msg_id)
+        _, outputs = reply_and_iopub(kc, msg_id, TIMEOUT)
         assert [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"] == ["'ADA'"]
 
 
@@ -222,7 +207,7 @@ def test_an_interrupt_traceback_shows_the_cell_not_the_kernel():
         msg_id = kc.execute("import time\nprint('started')\ntime.sleep(60)")
         wait_for_stream(kc, "started")
         km.interrupt_kernel()
-        outputs = collect_until_idle(kc, msg_id)
+        _, outputs = reply_and_iopub(kc, msg_id, TIMEOUT)
         error = next(m["content"] for m in outputs if m["msg_type"] == "error")
         text = "\n".join(error["traceback"])
         assert "time.sleep(60)" in text

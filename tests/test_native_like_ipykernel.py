@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from jupyter_client.manager import start_new_kernel
 
+from conftest import reply_and_iopub
+
 TIMEOUT = 15
 KERNELS = ("python3", "kij-native")
 
@@ -44,17 +46,12 @@ def kernels(tmp_path_factory):
 # ---------------------------------------------------------------- what a frontend sees
 
 
-def iopub_until_idle(kc, msg_id: str) -> list[tuple]:
+def comparable(outputs: list[dict]) -> list[tuple]:
     """The iopub messages a request caused, between busy and idle, in a comparable form."""
     seen: list[tuple] = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+    for msg in outputs:
         kind, content = msg["msg_type"], msg["content"]
         if kind == "status":
-            if content["execution_state"] == "idle":
-                return seen
             continue
         if kind == "stream" and seen and seen[-1][:2] == ("stream", content["name"]):
             seen[-1] = ("stream", content["name"], seen[-1][2] + content["text"])  # batching may split text
@@ -68,19 +65,21 @@ def iopub_until_idle(kc, msg_id: str) -> list[tuple]:
             seen.append((kind, content["code"]))
         else:
             seen.append((kind,))
+    return seen
 
 
 def shell_reply(kc, msg_id: str) -> dict:
-    while True:
-        reply = kc.get_shell_msg(timeout=TIMEOUT)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]
+    return reply_and_iopub(kc, msg_id, TIMEOUT, until_idle=False)[0]["content"]
 
 
 def execute(kc, code: str, **options) -> tuple[dict, list[tuple]]:
-    msg_id = kc.execute(code, **options)
-    outputs = iopub_until_idle(kc, msg_id)
-    return shell_reply(kc, msg_id), outputs
+    return wait_for(kc, kc.execute(code, **options))
+
+
+def wait_for(kc, msg_id: str) -> tuple[dict, list[tuple]]:
+    """The reply's content and the comparable iopub messages, through status: idle."""
+    reply, outputs = reply_and_iopub(kc, msg_id, TIMEOUT)
+    return reply["content"], comparable(outputs)
 
 
 def counted(kc) -> int:
@@ -140,8 +139,8 @@ def queue_behind_a_failing_cell(kc, **options) -> list:
     kc.input("go")
     answers = []
     for msg_id in (first, *queued):
-        outputs = iopub_until_idle(kc, msg_id)
-        answers.append((shell_reply(kc, msg_id)["status"], outputs))
+        reply, outputs = wait_for(kc, msg_id)
+        answers.append((reply["status"], outputs))
     later, _ = execute(kc, "'ran_after_error' in dir()")
     return answers, later["status"]
 
@@ -160,8 +159,7 @@ def probe_interrupt_during_input(km, kc):
     msg_id = kc.execute("name = input('name? ')", allow_stdin=True)
     assert kc.get_stdin_msg(timeout=TIMEOUT)["msg_type"] == "input_request"
     km.interrupt_kernel()
-    outputs = iopub_until_idle(kc, msg_id)
-    reply = shell_reply(kc, msg_id)
+    reply, outputs = wait_for(kc, msg_id)
     after, after_out = execute(kc, "6 * 7")
     return error_of(reply), outputs, after["status"], after_out
 

@@ -31,10 +31,11 @@ from jupyter_client.session import Session
 from rich.console import Console
 
 import test_conformance  # TestPython3Control's samples, reused through the tap
-from conftest import MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers, wait_until
+from conftest import (MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers,
+                      reply_and_iopub, wait_until)
 from kij import trace
 from kij.tap import Recorder, TraceWriter
-from kij.views.frames import _frames
+from kij.views.frames import message_frames
 
 CHROMIUM = chromium_path()
 
@@ -115,10 +116,7 @@ def alive(pid: int) -> bool:
 
 def shell_reply(kc, msg_id: str, timeout: float = 15) -> dict:
     """The shell reply to msg_id (wait_for_ready may leave a late kernel_info_reply queued)."""
-    reply = kc.get_shell_msg(timeout=timeout)
-    while reply["parent_header"].get("msg_id") != msg_id:
-        reply = kc.get_shell_msg(timeout=timeout)
-    return reply
+    return reply_and_iopub(kc, msg_id, timeout, until_idle=False)[0]
 
 
 def run_cell(kc, code: str, timeout: float = 30) -> dict:
@@ -339,13 +337,13 @@ def test_a_subscription_frame_is_named_for_what_it_is(tapped):
     (sub,) = [r for r in sandbox.records() if r.channel == "iopub" and r.direction == "to_kernel"][:1]
     assert [f.role for f in sub.frames] == ["subscription"] and sub.frames[0].data == b"\x01"
     con = Console(record=True, width=80, color_system=None)
-    _frames(con, sub, {}, 0.0)
+    con.print(message_frames(sub, {}, 0.0))
     drawn = con.export_text()
     assert "[0]     1 B subscription" in drawn and "0x01 subscribe · topic '' (every topic)" in drawn
     assert " ?" not in drawn
     # a trace written before the role had a name reads the same
     old = {**dataclasses.asdict(sub), "frames": [{**dataclasses.asdict(sub.frames[0]), "role": "?"}]}
-    assert trace._record(old).frames[0].role == "subscription"
+    assert trace.record_from(old).frames[0].role == "subscription"
 
 
 def finished_copy(sandbox, tmp_path) -> Path:
@@ -537,6 +535,26 @@ def test_any_frames_become_a_loadable_record(tmp_path_factory, channel, directio
     (rec,) = trace.load(path).messages
     assert [f.data for f in rec.frames] == frames
     assert rec.channel == channel and rec.direction == direction
+
+
+def test_a_writer_taking_a_trace_up_goes_on_from_its_last_record(tmp_path):
+    """seq and t_ms go on from the trace as written, whatever order its keys are in
+    (any writer of kij-frames/1 may have written it: the format fixes no key order)."""
+    path = tmp_path / "t.jsonl"
+    first = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 100.0}})
+    recorder = Recorder([first], b"secret-key", "hmac-sha256")
+    for i in range(3):
+        recorder._write("hb", "to_kernel", 0.001 * i, [b"ping %d" % i], None)
+    first.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("".join(json.dumps(json.loads(line), sort_keys=True) + "\n" for line in lines), encoding="utf-8")
+    second = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 102.5}})
+    Recorder([second], b"secret-key", "hmac-sha256")._write("hb", "to_kernel", 0.0, [b"ping 3"], None)
+    second.close()
+    cap = trace.load(path)
+    assert [m.seq for m in cap.messages] == [0, 1, 2, 3]
+    assert cap.messages[3].t_ms == 2500.0  # the second writer started 2.5 s after the first
+    assert [c["from_seq"] for c in cap.tap["continued_by"]] == [3]
 
 
 def test_the_recorder_writes_every_copy_in_order_past_its_backlog_limit(tmp_path):

@@ -100,3 +100,21 @@ def test_frames_that_are_not_a_message(frames, problem):
 
 def test_pack_is_compact_utf8_json():
     assert wire.pack({"text": "é"}) == json.dumps({"text": "é"}, ensure_ascii=False).encode()
+
+
+def test_a_connection_files_text_key_signs_as_its_bytes_do():
+    """key_bytes is the one place a connection file's text key becomes HMAC's bytes."""
+    parts = [b"{}"] * 4
+    assert wire.key_bytes(KEY) == KEY.encode() == wire.key_bytes(KEY.encode())
+    assert wire.sign(KEY, parts) == reference_signature(KEY.encode(), parts)
+    assert wire.sign(KEY, parts) == Session(key=wire.key_bytes(KEY)).sign(parts)
+
+
+def test_is_utf8_refuses_what_pack_cannot_carry():
+    """A command-line argument with bytes that are not UTF-8 arrives as lone surrogates."""
+    import os
+
+    not_utf8 = os.fsdecode(b"print('\xff')")
+    assert wire.is_utf8("print('π')") and not wire.is_utf8(not_utf8)
+    with pytest.raises(UnicodeEncodeError):
+        wire.pack({"code": not_utf8})

@@ -1,8 +1,9 @@
 """kij's typer app: one top-level function per command; its docstring is its help.
 
 Each command parses its flags, runs its lesson and hands the result to `show` with
-the lesson's view module. Checking what the flags mean is the lesson's job; only
-the checks that need no lesson (a positive --timeout) live here, in the option.
+the lesson's view module: the view returns what to draw, and kij.cli prints it.
+Checking what the flags mean is the lesson's job (its `check_flags`); only the
+checks that need no lesson (a positive --timeout) live here, in the option.
 
 kij.cli imports this module only once it knows a command will run, so `kij --help`
 never pays for typer. `rich_markup_mode=None` keeps typer's help on its plain
@@ -11,13 +12,16 @@ formatter: the rich one imports rich.markdown and costs a second per `--help`.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperArgument, TyperCommand
 
-from kij.cli import ABOUT
+from kij.cli import ABOUT, echo, print_json, spinner
 
 
 class Command(TyperCommand):
@@ -50,14 +54,13 @@ Timeout = Annotated[float, typer.Option(
     help="Seconds a cell may run before kij stops waiting (and interrupts a kernel it started).")]
 
 
-def show(result, as_json: bool, view) -> None:
-    """Print a lesson's result: JSON for programs, its view (a kij.views module) for people."""
-    from kij import views
-
+def show(result, as_json: bool, view, render=None) -> None:
+    """Print a lesson's result: JSON for programs, its view (a kij.views module, or
+    one of its render functions) for people."""
     if as_json:
-        views.print_json(result)
+        print_json(result)
     else:
-        view.render(result)
+        echo((render or view.render)(result))
 
 
 @app.command("repl-diff", cls=Command)
@@ -105,26 +108,32 @@ def frames(
 ) -> None:
     """Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused."""
     from kij import trace
-    from kij.errors import KijError, UserError
     from kij.lessons import frames as lesson
     from kij.views import frames as view
 
-    if load and (existing or code is not None or save):
-        raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+    lesson.check_flags(code=code, existing=existing, save=save, load=load)
     if load:
-        capture = lesson.load(load)
-    else:
-        if save:
-            trace.check_writable(save)
-        try:
-            capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout, tell=view.tell)
-        except KijError as exc:  # show the steps that did run, then the error
-            if getattr(exc, "capture", None) is not None:
-                show(exc.capture, json, view)
-            raise
-        if save:
-            trace.save(capture, save)
+        return show(lesson.load(load), json, view)
+    with shown_if_it_fails(json, view):
+        capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout,
+                             tell=lambda text: echo(view.notice(text), stderr=True))
+    if save:
+        trace.save(capture, save)
     show(capture, json, view)
+
+
+@contextlib.contextmanager
+def shown_if_it_fails(as_json: bool, view):
+    """A lesson that fails part way (KijError carrying a capture): show the steps that
+    did run, then let the error say what went wrong."""
+    from kij.errors import KijError
+
+    try:
+        yield
+    except KijError as exc:
+        if getattr(exc, "capture", None) is not None:
+            show(exc.capture, as_json, view)
+        raise
 
 
 @app.command(cls=Command)
@@ -176,15 +185,63 @@ def tour(
     timeout: Timeout = 30.0,
 ) -> None:
     """Every lesson in order, each with its takeaway; kernels boot ahead in the background."""
-    import sys
-
     from kij.lessons import tour as lesson
     from kij.views import tour as view
 
     waits = pause and sys.stdin.isatty()  # someone is there to press Enter
-    screen = view.Tour(waits=waits, pages=waits and sys.stdout.isatty())
-    view.summary(lesson.run(screen.announce, screen.lesson, screen.between, timeout=timeout,
-                            launching=screen.launching))
+    screen = TourScreen(view, waits=waits, pages=waits and sys.stdout.isatty())
+    echo(view.summary(lesson.run(screen.announce, screen.lesson, screen.between, timeout=timeout,
+                                 launching=screen.launching)))
+
+
+class TourScreen:
+    """The tour's screen: prints each part the tour view draws as the lessons go. In
+    workshop mode (--pause, someone at the keyboard) it waits for Enter before each
+    next lesson; on a terminal it also pages each lesson, its heading included, a
+    screenful at a time."""
+
+    def __init__(self, view, waits: bool = False, pages: bool = False):
+        self.view = view
+        self.waits = waits
+        self.pages = pages
+        self.held = ""  # paged: what was drawn since the last page, not shown yet
+
+    def _print(self, renderable) -> None:
+        from kij.cli import drawn
+
+        if self.pages:
+            self.held += drawn(renderable)
+        else:
+            echo(renderable)
+
+    def launching(self, plan) -> None:
+        self._print(self.view.launching(plan))
+
+    def announce(self, number: int, total: int, step) -> None:
+        self._print(self.view.announce(number, total, step))
+
+    def lesson(self, stop) -> None:
+        self._print(self.view.lesson(stop))
+        if self.pages:
+            text, self.held = self.held, ""
+            self.page(text, shutil.get_terminal_size().lines)
+
+    def page(self, text: str, rows: int) -> None:
+        """Print text a screenful (rows - 1 lines) at a time, waiting for Enter between."""
+        lines = text.splitlines(keepends=True)
+        size = max(rows - 1, 5)
+        for start in range(0, len(lines), size):
+            if start:
+                echo(self.view.more(start, len(lines)), stderr=True, end="")
+                input()
+            sys.stdout.write("".join(lines[start:start + size]))
+            sys.stdout.flush()
+
+    def between(self, next_step) -> None:
+        """Workshop mode: wait for Enter (the prompt goes to stderr, out of stdout's way)."""
+        if self.waits:
+            echo(self.view.next_prompt(next_step), stderr=True, end="")
+            input()
 
 
 @app.command(cls=Command)
@@ -196,16 +253,15 @@ def check(
     json: JsonFlag = False,
 ) -> None:
     """Build a kernel step by step: check a demos/build step and see what the next one needs."""
-    from kij.errors import UserError
     from kij.lessons import check as lesson
     from kij.views import check as view
 
+    lesson.check_flags(step, file)
     if step is None:  # the track itself; asking for the list is not a mistake (exit 0)
-        if file:
-            raise UserError("--file needs a step: kij check N --file mine.py")
         return show(lesson.steps(), json, view)
-    with view.progress(lesson.find_step(step)) as on_check:
-        result = lesson.run(step, file, on_check=on_check)
+    found = lesson.find_step(step)
+    with spinner(view.checking(found)) as status:
+        result = lesson.run(step, file, on_check=lambda check: status.update(view.checking(found, check)))
     show(result, json, view)
     if not result.passed:
         raise typer.Exit(1)
@@ -233,34 +289,21 @@ def tap(
     """Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.
 
     With no ACTION: which taps are installed and which traces they wrote."""
-    from kij import views
-    from kij.errors import UserError
     from kij.lessons import tap as lesson
     from kij.views import tap as view
 
-    if action in ("install", "uninstall"):
-        if follow or connection_file or frames:
-            raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
-        if action == "install":
-            if not kernel:
-                raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
-            result = lesson.install(kernel, prefix)
-            return views.print_json(result) if json else view.render_installed(result)
+    lesson.check_flags(action, follow, kernel, connection_file, frames, prefix, json)
+    if action == "install":
+        return show(lesson.install(kernel, prefix), json, view, view.render_installed)
+    if action == "uninstall":
         removed = lesson.uninstall(kernel, prefix)
-        return views.print_json({"removed": removed}) if json else view.render_removed(removed)
+        return show({"removed": removed}, json, view, lambda _: view.render_removed(removed))
     if action == "prune":
-        if follow or connection_file or frames or kernel or prefix:
-            raise UserError("kij tap prune takes no flags: it removes every finished trace (never a live one)")
         pruned = lesson.prune(older_than_s=None)
-        return views.print_json({"removed": pruned}) if json else view.render_pruned(pruned)
+        return show({"removed": pruned}, json, view, lambda _: view.render_pruned(pruned))
     if follow:
-        if json:
-            raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
         draw = view.Follower(frames=frames)
         for event in lesson.follow(action, connection_file):
-            draw(event)
+            echo(draw(event))
         return
-    if action is not None:
-        raise UserError(f"unknown action {action!r}: use install, uninstall, prune, or --follow [FILE]")
-    result = lesson.status()
-    views.print_json(result) if json else view.render_status(result)
+    show(lesson.status(), json, view, view.render_status)

@@ -1,15 +1,25 @@
-"""kij's command line: the entry point, the instant `kij --help`, and the exit codes.
+"""kij's command line: the entry point, the instant `kij --help`, the exit codes, and
+the only code in kij that prints.
 
 The commands themselves are in kij.app (a typer app, one function per command).
 This module imports nothing heavy: `kij --help` is answered from the COMMANDS table
 below without importing typer or rich, and for a command it puts a "starting …"
 line on the terminal before it imports the app, the lessons and jupyter_client.
 
+Views return rich renderables; `echo` prints them (on stdout, or on stderr for
+what a person must hear while --json stays clean), `print_json` prints a result's
+facts. The CLI's own few words are here too: the boot spinner, "stopping kernels …"
+after Ctrl-C, error lines.
+
 Exit codes: 0 ok, 1 the kernel failed (died, hung), 2 bad input, 130 after Ctrl-C,
 143 after SIGTERM — always after every kernel kij started has been shut down. A
 closed pipe (`kij tour | head`) ends quietly with 0.
 """
 
+import contextlib
+import json
+import os
+import re
 import shutil
 import sys
 import textwrap
@@ -63,48 +73,187 @@ def command_line(argv: list[str]):
 def run(argv: list[str]) -> int:
     """Run one kij command; return its exit code. Never lets a traceback through
     for a user's mistake or a kernel's fault."""
-    from kij import views
-
     if not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        views.error_line(f"no command {argv[0]!r}; the commands are {', '.join(COMMANDS)} (kij --help)")
+        error_line(f"no command {argv[0]!r}; the commands are {', '.join(COMMANDS)} (kij --help)")
         return 2
     if argv[0] in COMMANDS and not set(HELP) & set(argv):
-        views.starting(argv[0])
+        starting(argv[0])
     try:
         return _run(argv)
     finally:
-        views.erase_starting()  # a command that printed nothing leaves no "starting …" behind
+        erase_starting()  # a command that printed nothing leaves no "starting …" behind
 
 
 def _run(argv: list[str]) -> int:
     from typer.exceptions import TyperException
 
-    from kij import kernel, views
+    from kij import kernel
     from kij.errors import KijError, Terminated
 
     kernel.raise_on_sigterm()
-    kernel.boot_indicator = views.booting
-    kernel.stop_indicator = views.stopping
+    kernel.boot_indicator = booting
+    kernel.stop_indicator = stopping
     try:
         command, args, prog = command_line(argv)
         code = command.main(args, prog_name=prog, standalone_mode=False)
         sys.stdout.flush()
     except KijError as exc:
-        views.error_line(str(exc))
+        error_line(str(exc))
         return exc.exit_code
     except TyperException as exc:  # bad flag, missing value, unknown command
-        views.error_line(exc.format_message())
+        error_line(exc.format_message())
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         code = 130
     except Terminated:
-        views.error_line("terminated (SIGTERM); every kernel kij started has been shut down")
+        error_line("terminated (SIGTERM); every kernel kij started has been shut down")
         return 143
     except BrokenPipeError:
-        views.closed_pipe()
+        closed_pipe()
     if code == 130:
-        views.error_line("interrupted; every kernel kij started has been shut down")
+        error_line("interrupted; every kernel kij started has been shut down")
     return code if isinstance(code, int) else 0
+
+
+# --- printing -------------------------------------------------------------------------
+
+_starting_shown = False  # the "starting …" line is on stderr and not yet erased
+
+
+def starting(command: str) -> None:
+    """Something on screen at once: one line on stderr, on a terminal only, erased by
+    whatever kij prints next (importing jupyter_client alone takes most of a second)."""
+    global _starting_shown
+    if sys.stderr.isatty():
+        sys.stderr.write(f"kij {command}: starting …")
+        sys.stderr.flush()
+        _starting_shown = True
+
+
+def erase_starting() -> None:
+    global _starting_shown
+    if _starting_shown:
+        sys.stderr.write("\r\x1b[2K")
+        sys.stderr.flush()
+        _starting_shown = False
+
+
+def closed_pipe() -> None:
+    """stdout's reader went away: send the rest to /dev/null and end quietly (exit 0)."""
+    from kij.errors import ClosedPipe
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise ClosedPipe()
+
+
+class _Tidy:
+    """stdout for a file or a pipe: no spaces at the ends of lines (rich pads wrapped
+    lines and table rows) and never two blank lines in a row, nor one at the top.
+    Invisible on a terminal, noise in a file; used only when stdout is not a terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.newlines = 2  # how many newlines the output so far ends with (at most 2)
+
+    def write(self, text: str) -> int:
+        text = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text))
+        lead = len(text) - len(text.lstrip("\n"))
+        text = text[max(0, lead - max(0, 2 - self.newlines)):] if lead else text
+        if text.strip("\n"):
+            self.newlines = min(2, len(text) - len(text.rstrip("\n")))
+        else:
+            self.newlines = min(2, self.newlines + len(text))
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+_tidy: _Tidy | None = None  # one for the whole run: blank lines span many prints
+
+
+def _stdout():
+    global _tidy
+    if sys.stdout.isatty():
+        return None  # rich's own choice, sys.stdout
+    if _tidy is None or _tidy.stream is not sys.stdout:
+        _tidy = _Tidy(sys.stdout)
+    return _tidy
+
+
+def console(stderr: bool = False):
+    """A rich Console on stdout (or stderr). rich itself honours NO_COLOR, narrow
+    terminals and output piped to a file (no colour codes, no spinner animation)."""
+    from rich.console import Console
+
+    erase_starting()
+    con = Console(stderr=stderr, highlight=False, soft_wrap=False, file=None if stderr else _stdout())
+    if con.is_jupyter:
+        # Inside a notebook rich would turn every print into a display of its own;
+        # one ANSI-coloured text stream (which JupyterLab and nbconvert colour) reads
+        # like the terminal and keeps the notebook small.
+        con = Console(stderr=stderr, highlight=False, soft_wrap=False,
+                      force_jupyter=False, force_terminal=True, width=110)
+    con.on_broken_pipe = closed_pipe  # rich's own handler exits 1: "the kernel failed"
+    return con
+
+
+def echo(renderable, stderr: bool = False, end: str = "\n") -> None:
+    """Print what a view drew: on stdout, or on stderr (a word to a person that must
+    not mix with --json). A str is rich markup."""
+    console(stderr=stderr).print(renderable, end=end)
+
+
+def drawn(renderable) -> str:
+    """What `echo` would print on stdout, as text (styles included), not printed yet."""
+    con = console()
+    with con.capture() as page:
+        con.print(renderable)
+    return page.get()
+
+
+def print_json(result) -> None:
+    """One JSON document on stdout, no markup: the facts a lesson returned."""
+    from kij.views import facts
+
+    erase_starting()
+    try:
+        sys.stdout.write(json.dumps(facts(result), indent=2, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        closed_pipe()
+
+
+def spinner(text: str):
+    """A spinner on stderr while something runs (rich draws nothing when stderr is not
+    a terminal, so piped output and --json stay clean); `.update(text)` renames it."""
+    return console(stderr=True).status(text, spinner="dots")
+
+
+def booting(names: list[str]):
+    """The spinner shown while kernels boot."""
+    return spinner(f"booting {', '.join(names)} …")
+
+
+@contextlib.contextmanager
+def stopping(names: list[str]):
+    """Said at once after Ctrl-C or SIGTERM, while kij shuts its kernels down."""
+    count = f"{len(names)} kernel{'s' if len(names) != 1 else ''}"
+    with contextlib.suppress(Exception):  # a word to the user must never stop the shutdown
+        console(stderr=True).print(f"stopping {count} kij started ({', '.join(names)}) …",
+                                   markup=False, soft_wrap=True)
+    yield
+
+
+def error_line(message: str) -> None:
+    """A user-facing failure: one line on stderr, no traceback."""
+    from rich.markup import escape
+
+    # soft_wrap: one line however long, so scripts (and people) can grep it;
+    # escape: a message quoting [brackets] is text, not markup
+    console(stderr=True).print(f"[bold red]kij:[/] {escape(message)}", markup=True, highlight=False,
+                               soft_wrap=True)
 
 
 def main() -> None:

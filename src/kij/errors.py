@@ -1,9 +1,13 @@
-"""The two kinds of failure kij reports, and the exit code each one means.
+"""How kij ends when it does not end well, and the exit code each way means.
 
-A user's mistake (unknown kernel, missing file, bad flag) is a UserError: one line on
-stderr, exit 2. Something that went wrong on the kernel's side (it died, it hung) is a
-KernelFault: what happened and what to do, exit 1. The CLI turns both into a message;
-nobody ever sees a traceback for them.
+Two kinds of failure: a user's mistake (unknown kernel, missing file, bad flag) is a
+UserError: one line on stderr, exit 2. Something that went wrong on the kernel's side
+(it died, it hung) is a KernelFault: what happened and what to do, exit 1. The CLI
+turns both into a message; nobody ever sees a traceback for them.
+
+And two ways of being stopped, both SystemExits so that every `finally` (kernel
+shutdown) still runs: Terminated (SIGTERM, exit 143) and ClosedPipe (whoever read
+kij's output stopped reading: end quietly, exit 0).
 """
 
 

@@ -1,6 +1,7 @@
 """Kernel lifecycle: start, attach, restart and shut down kernels — and never leak one.
 
-Every lesson gets its kernels from here, through jupyter_client:
+Every lesson gets its kernels from here, through jupyter_client — one way to get
+kernels kij owns, one for kernels it must leave alone:
 
     with started(["python3", "bash"]) as (py, sh):   # both boot at the same time
         py.execute("secret = 6 * 7")
@@ -8,6 +9,15 @@ Every lesson gets its kernels from here, through jupyter_client:
     with attached("kernel-1234.json") as k:           # someone else's kernel
         k.execute("secret")                           # ... which kij never shuts down
                                                       # and never interrupts
+
+    with pool([("python3", None), ("bash", None)]):   # kij tour: launch ahead ...
+        with started(["python3"]) as (py,):           # ... and `started` takes from it
+
+Every request kij sends and waits for goes through one function, `await_reply`:
+it gathers what points back at the request (its reply, its iopub broadcasts) until
+the reply and `status: idle` have both arrived, or the timeout passes — as
+ipykernel wraps every request in one busy … idle. It serves jupyter_client's
+channels here and kij's raw sockets in `kij.sniffer` alike.
 
 The promises this module keeps:
 
@@ -25,6 +35,8 @@ The promises this module keeps:
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import json
 import os
 import signal
@@ -73,6 +85,148 @@ class Cell:
     user_expressions: dict = field(default_factory=dict)
     msg_types: list[str] = field(default_factory=list)  # iopub + shell, in arrival order
     elapsed_ms: float = 0.0
+
+
+# --- elapsed time: measured here and nowhere else -------------------------------------
+
+
+def ms_since(t0: float) -> float:
+    """Milliseconds since t0 (a time.monotonic() reading), to a tenth."""
+    return round((time.monotonic() - t0) * 1000, 1)
+
+
+def timed(run: Callable) -> Callable:
+    """Decorate a lesson's run(): its result's `elapsed_ms` is the whole call's wall time."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        t0 = time.monotonic()
+        result = run(*args, **kwargs)
+        result.elapsed_ms = ms_since(t0)
+        return result
+
+    return wrapper
+
+
+# --- one request, and everything that answered it ------------------------------------
+
+
+@dataclass
+class Exchange:
+    """What came back for one request: its reply, and whether iopub said busy / idle for it.
+
+    `messages` holds every message whose parent_header points at the request, in arrival
+    order. Messages are anything with .channel, .msg_type, .parent_id and .content: a
+    `Received` from jupyter_client's channels, or a `kij.sniffer.Sniffed`.
+    """
+
+    request_id: str
+    reply_type: str  # e.g. "execute_reply": for saying what did not arrive
+    reply: object | None = None
+    busy: bool = False
+    idle: bool = False
+    welcomed: bool = False  # an iopub_welcome arrived (a new subscriber's proof, on kernels that send it)
+    messages: list = field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+    @property
+    def iopub_live(self) -> bool:
+        """Our SUB socket provably hears the kernel: idle for the request came, or a
+        welcome came and no busy for it (so no idle can be straggling behind)."""
+        return self.idle or (self.welcomed and not self.busy)
+
+    def missing(self, need_idle: bool = True) -> str:
+        """What did not arrive, in words: "neither the execute_reply nor the status idle"."""
+        if not need_idle or self.idle:
+            return f"no {self.reply_type}" if self.reply is None else "nothing"
+        if self.reply is None:
+            return f"neither the {self.reply_type} nor the status idle"
+        return f"the {self.reply_type} but not the status idle"
+
+
+def await_reply(
+    poll: Callable[[int], list],
+    request_id: str,
+    reply_type: str,
+    timeout: float,
+    reply_channel: str = "shell",
+    need_idle: bool = True,
+    accept_welcome: bool = False,
+    watchdog: Callable[[], None] | None = None,
+    on_message: Callable[[object], None] | None = None,
+    welcomed: bool = False,
+) -> Exchange:
+    """Wait for the reply to request_id on reply_channel and (need_idle) its `status: idle`
+    on iopub — kij's one send-and-wait, after the caller has sent the request.
+
+    poll(ms) returns what arrived within ms; watchdog (e.g. "raise if the kernel died")
+    runs between polls; on_message sees each message that points at the request (to
+    gather output, or answer an input_request). With accept_welcome, an iopub_welcome
+    and no busy counts as idle (see Exchange.iopub_live). On timeout the Exchange comes
+    back incomplete: `exchange.missing()` says what never came. `welcomed` carries a
+    welcome seen while waiting for an earlier request.
+    """
+    exchange = Exchange(request_id=request_id, reply_type=reply_type, welcomed=welcomed)
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+
+    def done() -> bool:
+        live = exchange.iopub_live if accept_welcome else exchange.idle
+        return exchange.reply is not None and (live or not need_idle)
+
+    while not done() and time.monotonic() < deadline:
+        if watchdog is not None:
+            watchdog()
+        left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        for msg in poll(min(POLL_MS, left_ms)):
+            _note(exchange, msg, reply_channel, on_message)
+    exchange.elapsed_ms = ms_since(t0)
+    return exchange
+
+
+def _note(exchange: Exchange, msg, reply_channel: str, on_message) -> None:
+    """Fold one arriving message into the exchange (ignoring what answers other requests)."""
+    if msg.msg_type == "iopub_welcome":
+        exchange.welcomed = True
+    if msg.parent_id != exchange.request_id:
+        return
+    exchange.messages.append(msg)
+    if on_message is not None:
+        on_message(msg)
+    if msg.channel == reply_channel:
+        exchange.reply = msg
+    elif msg.msg_type == "status":
+        state = msg.content.get("execution_state")
+        exchange.busy = exchange.busy or state == "busy"
+        exchange.idle = exchange.idle or state == "idle"
+
+
+def until_live(
+    ask: Callable[[], str],
+    poll: Callable[[int], list],
+    timeout: float,
+    reply_channel: str,
+    resend_unanswered: bool = True,
+    accept_welcome: bool = False,
+    watchdog: Callable[[], None] | None = None,
+) -> Exchange | None:
+    """Send kernel_info (ask() sends it, returns its msg_id) until a reply arrives and iopub
+    is live for it; None if the timeout passes first. A booting kernel is asked again
+    every second; with resend_unanswered=False a request nobody has answered is not
+    repeated (on a busy kernel each one would queue behind the running cell)."""
+    deadline = time.monotonic() + timeout
+    welcomed = False
+    exchange = None
+    while time.monotonic() < deadline:
+        if exchange is None or exchange.reply is not None or resend_unanswered:
+            request_id = ask()
+        exchange = await_reply(poll, request_id, "kernel_info_reply", min(1.0, deadline - time.monotonic()),
+                               reply_channel, accept_welcome=accept_welcome, watchdog=watchdog,
+                               welcomed=welcomed)
+        welcomed = exchange.welcomed
+        if exchange.reply is not None and (exchange.iopub_live if accept_welcome else exchange.idle):
+            return exchange
+    return None
 
 
 # --- installed kernelspecs ----------------------------------------------------------
@@ -154,6 +308,7 @@ class Kernel:
         self.boot_ms: float = 0.0
         self.boot_error: str | None = None
         self.launched_at: float = time.monotonic()  # when the process was spawned
+        self.env: dict | None = None  # the environment it was launched with, if not kij's own
 
     @property
     def owned(self) -> bool:
@@ -199,46 +354,34 @@ class Kernel:
 
         The shell reply proves the kernel is up; the matching `status: idle` on iopub
         proves our SUB socket is subscribed, so no broadcast of the next cell is lost.
-        A booting kernel is asked again every second; with resend_unanswered=False a
-        request nobody has answered yet is not repeated (on a busy kernel each one would
-        queue behind the running cell).
+        (`until_live` asks again every second; see there for resend_unanswered.)
         """
-        deadline = time.monotonic() + timeout
-        msg_id = None
-        reply = None
-        while time.monotonic() < deadline:
-            if msg_id is None or reply or resend_unanswered:
-                msg_id = self.client.kernel_info()
-            reply = None
-            got_idle = False
-            resend_at = time.monotonic() + 1.0
-            while time.monotonic() < min(resend_at, deadline) and not (reply and got_idle):
-                self.check_alive("while starting")
-                for channel, msg in self._poll(POLL_MS):
-                    if msg["parent_header"].get("msg_id") != msg_id:
-                        continue
-                    if channel == "shell":
-                        reply = msg
-                    elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                        got_idle = True
-            if reply and got_idle:
-                self.info = reply["content"]
-                return self.info
-            if reply:  # shell works, iopub not yet subscribed: ask again
-                continue
-        raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{_log_tail(self.log())}")
+        exchange = until_live(self.client.kernel_info, self._poll, timeout, "shell",
+                              resend_unanswered, watchdog=lambda: self.check_alive("while starting"))
+        if exchange is None:
+            raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{_log_tail(self.log())}")
+        self.info = exchange.reply.content
+        return self.info
 
     def kernel_info(self, timeout: float = 10.0) -> dict:
         """Send kernel_info_request on shell and return the reply's content."""
-        msg_id = self.client.kernel_info()
-        return self._shell_reply(msg_id, timeout, "kernel_info")["content"]
+        return self.request(self.client.kernel_info(), "kernel_info_reply", timeout).content
 
     def is_complete(self, code: str, timeout: float = 10.0) -> str:
         """Ask the kernel whether code is a whole cell yet (is_complete_request):
         "complete", "incomplete", "invalid" or "unknown" — what a console frontend
         asks before deciding that Enter means "run" rather than "new line"."""
-        msg_id = self.client.is_complete(code)
-        return self._shell_reply(msg_id, timeout, "is_complete")["content"].get("status", "unknown")
+        reply = self.request(self.client.is_complete(code), "is_complete_reply", timeout)
+        return reply.content.get("status", "unknown")
+
+    def request(self, msg_id: str, reply_type: str, timeout: float, channel: str = "shell") -> "Received":
+        """The reply to a request just sent on shell (or control); KernelFault if none comes."""
+        exchange = await_reply(functools.partial(self._poll, channels=(channel,)), msg_id, reply_type,
+                               timeout, channel, need_idle=False,
+                               watchdog=lambda: self.check_alive(f"while waiting for the {reply_type}"))
+        if exchange.reply is None:
+            raise KernelFault(f"the {self.name} kernel sent no {reply_type} within {timeout:g} s")
+        return exchange.reply
 
     def execute(
         self,
@@ -256,34 +399,23 @@ class Kernel:
         raised instead of waiting forever.
         """
         cell = Cell(code=code)
-        start = time.monotonic()
         msg_id = self.client.execute(
             code, silent=silent, store_history=store_history,
             user_expressions=user_expressions or {}, allow_stdin=False,
         )
-        reply = None
-        idle = False
-        deadline = start + timeout
-        while not (reply and idle):
-            if time.monotonic() > deadline:
-                raise KernelTimeout(self.timed_out(timeout))
-            self.check_alive("while running the cell")
-            for channel, msg in self._poll(POLL_MS):
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                cell.msg_types.append(msg["msg_type"])
-                if channel == "shell":
-                    reply = msg
-                else:
-                    idle = idle or _gather(cell, msg)
-        content = reply["content"]
+        exchange = await_reply(self._poll, msg_id, "execute_reply", timeout,
+                               watchdog=lambda: self.check_alive("while running the cell"),
+                               on_message=lambda got: _gather(cell, got))
+        if exchange.reply is None or not exchange.idle:
+            raise KernelTimeout(self.timed_out(timeout))
+        content = exchange.reply.content
         cell.status = content.get("status", "")
         cell.execution_count = content.get("execution_count", cell.execution_count)
         cell.user_expressions = content.get("user_expressions", {})
         if cell.status == "error" and cell.ename is None:
             cell.ename, cell.evalue = content.get("ename"), content.get("evalue")
             cell.traceback = content.get("traceback", [])
-        cell.elapsed_ms = (time.monotonic() - start) * 1000
+        cell.elapsed_ms = exchange.elapsed_ms
         return cell
 
     def timed_out(self, timeout: float) -> str:
@@ -326,41 +458,54 @@ class Kernel:
 
     # -- plumbing --
 
-    def _poll(self, timeout_ms: int) -> list[tuple[str, dict]]:
-        """Wait up to timeout_ms for shell or iopub messages; return all that arrived."""
-        import zmq
-
-        channels = {"shell": self.client.shell_channel, "iopub": self.client.iopub_channel}
-        poller = zmq.Poller()
-        for ch in channels.values():
-            poller.register(ch.socket, zmq.POLLIN)
-        ready = dict(poller.poll(timeout_ms))
-        got = []
-        for name, ch in channels.items():
-            if ch.socket in ready:
-                while ch.msg_ready():
-                    got.append((name, ch.get_msg(timeout=0)))
-        return got
-
-    def _shell_reply(self, msg_id: str, timeout: float, what: str) -> dict:
-        return self._reply_on(self.client.shell_channel, msg_id, timeout, what)
-
-    def _reply_on(self, channel, msg_id: str, timeout: float, what: str) -> dict:
-        import zmq
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive(f"while waiting for the {what} reply")
-            if channel.socket.poll(POLL_MS, zmq.POLLIN):
-                msg = channel.get_msg(timeout=0)
-                if msg["parent_header"].get("msg_id") == msg_id:
-                    return msg
-        raise KernelFault(f"the {self.name} kernel sent no {what} reply within {timeout:g} s")
+    def _poll(self, timeout_ms: int, channels: tuple[str, ...] = ("shell", "iopub")) -> list[Received]:
+        return poll_channels(self.client, timeout_ms, channels)
 
 
-def _gather(cell: Cell, msg: dict) -> bool:
-    """Fold one iopub message into the cell; True when it is `status: idle`."""
-    kind, content = msg["msg_type"], msg["content"]
+def poll_channels(client, timeout_ms: int, channels: tuple[str, ...] = ("shell", "iopub")) -> list[Received]:
+    """Wait up to timeout_ms for messages on a jupyter_client client's channels; return
+    all that arrived (the `poll` that `await_reply` reads jupyter_client through)."""
+    import zmq
+
+    by_name = {name: getattr(client, f"{name}_channel") for name in channels}
+    poller = zmq.Poller()
+    for ch in by_name.values():
+        poller.register(ch.socket, zmq.POLLIN)
+    ready = dict(poller.poll(timeout_ms))
+    got = []
+    for name, ch in by_name.items():
+        if ch.socket in ready:
+            while ch.msg_ready():
+                got.append(Received(name, ch.get_msg(timeout=0)))
+    return got
+
+
+@dataclass
+class Received:
+    """A message off one of jupyter_client's channels, as `await_reply` reads it."""
+
+    channel: str
+    msg: dict
+
+    @property
+    def msg_type(self) -> str:
+        return self.msg["msg_type"]
+
+    @property
+    def parent_id(self) -> str:
+        return self.msg["parent_header"].get("msg_id", "")
+
+    @property
+    def content(self) -> dict:
+        return self.msg["content"]
+
+
+def _gather(cell: Cell, got: Received) -> None:
+    """Fold one message answering the cell's request into the cell."""
+    cell.msg_types.append(got.msg_type)
+    kind, content = got.msg_type, got.content
+    if got.channel != "iopub":
+        return
     if kind == "stream":
         if content["name"] == "stdout":
             cell.stdout += content["text"]
@@ -372,9 +517,6 @@ def _gather(cell: Cell, msg: dict) -> bool:
     elif kind == "error":
         cell.ename, cell.evalue = content["ename"], content["evalue"]
         cell.traceback = content["traceback"]
-    elif kind == "status":
-        return content["execution_state"] == "idle"
-    return False
 
 
 # Start-up chatter every ipykernel prints; it never explains why a kernel died.
@@ -401,6 +543,7 @@ def _launch(name: str, env: dict | None = None) -> Kernel:
         kernel_name=name, connection_file=_new_connection_file(), shutdown_wait_time=SHUTDOWN_WAIT
     )
     kernel = Kernel(name, client=None, manager=manager, log_file=log_file)
+    kernel.env = env
     try:
         extra = {"env": env} if env is not None else {}
         manager.start_kernel(stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, **extra)
@@ -418,9 +561,9 @@ def _new_connection_file() -> str:
     """A fresh path in Jupyter's runtime directory, where JupyterLab keeps its own."""
     import uuid
 
-    from jupyter_core.paths import jupyter_runtime_dir
+    from kij.paths import runtime_dir
 
-    runtime = Path(jupyter_runtime_dir())
+    runtime = runtime_dir()
     runtime.mkdir(parents=True, exist_ok=True)
     return str(runtime / f"kernel-kij-{uuid.uuid4().hex[:12]}.json")
 
@@ -431,23 +574,48 @@ def _cleanup_manager(manager) -> None:
 
 
 @contextlib.contextmanager
-def launched(names: list[str], envs: list[dict | None] | None = None) -> Iterator[list[Kernel]]:
-    """Spawn kernels by kernelspec name without waiting for them; shut every one down
-    on exit. Each may get its own environment (envs[i], else kij's own).
-
-    For callers with other work to do while the kernels boot (kij tour launches every
-    lesson's kernels up front): call `ready(kernels)` before talking to one.
-    """
-    check_kernel_names(names)
-    envs = list(envs) if envs is not None else [None] * len(names)
+def _launched(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
+    """Spawn kernels — (kernelspec name, environment or None for kij's own) — without
+    waiting for them; shut every one down on exit."""
+    if wanted:
+        check_kernel_names([name for name, _ in wanted])
     kernels: list[Kernel] = []
     try:
-        for name, env in zip(names, envs):
+        for name, env in wanted:
             with signals_deferred():
                 kernels.append(_launch(name, env))
         yield kernels
     finally:
         shutdown(kernels)
+
+
+# Kernels launched ahead by `pool`, not yet taken by a `started` block.
+_pooled: contextvars.ContextVar[list[Kernel] | None] = contextvars.ContextVar("kij_pooled", default=None)
+
+
+@contextlib.contextmanager
+def pool(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
+    """Launch kernels ahead — (kernelspec name, environment or None) — for the `started`
+    blocks inside to take, so they boot while other work runs (kij tour launches every
+    lesson's kernels up front). Each is handed out once, to the first `started` asking
+    for its name and environment, so every block gets fresh kernels; all of them are
+    shut down together when the pool closes, on every path."""
+    with _launched(wanted) as kernels:
+        token = _pooled.set(list(kernels))
+        try:
+            yield kernels
+        finally:
+            _pooled.reset(token)
+
+
+def _take(name: str, env: dict | None) -> Kernel | None:
+    """A kernel from the pool of that name, launched with that environment (and now no
+    longer in the pool), or None."""
+    waiting = _pooled.get()
+    found = next((k for k in waiting or [] if k.name == name and k.env == env), None)
+    if found is not None:
+        waiting.remove(found)
+    return found
 
 
 def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: bool = False) -> None:
@@ -470,7 +638,7 @@ def ready(kernels: list[Kernel], timeout: float = BOOT_TIMEOUT, keep_failed: boo
                 if not keep_failed:
                     raise
                 kernel.boot_error = str(exc)
-            kernel.boot_ms = (time.monotonic() - max(kernel.launched_at, t0)) * 1000
+            kernel.boot_ms = ms_since(max(kernel.launched_at, t0))
 
 
 PORT_TAKEN = "Address already in use"
@@ -497,68 +665,98 @@ def _wait_ready_or_relaunch(kernel: Kernel, deadline: float, attempts: int = 3) 
 @contextlib.contextmanager
 def started(
     names: list[str],
+    envs: list[dict | None] | None = None,
     timeout: float = BOOT_TIMEOUT,
     keep_failed: bool = False,
-    env: dict | None = None,
+    wait: bool = True,
 ) -> Iterator[list[Kernel]]:
     """Start kernels by kernelspec name, all at once; shut every one down on exit.
 
-    All processes are spawned first, then waited on, so the boots overlap and the
-    whole takes about as long as the slowest kernel. With keep_failed, a kernel that
-    dies or never answers is returned with `boot_error` set instead of raising.
+    Each may get its own environment (envs[i], else kij's own). All processes are
+    spawned first, then waited on, so the boots overlap and the whole takes about as
+    long as the slowest kernel. Inside a `pool`, kernels it launched ahead are taken
+    instead (and the pool shuts them down). With keep_failed, a kernel that dies or
+    never answers is returned with `boot_error` set instead of raising. With
+    wait=False the kernels come back still booting, for a caller with its own work
+    to do first: it calls `ready(kernels)` before talking to them.
     """
-    with launched(names, [env] * len(names)) as kernels:
-        ready(kernels, timeout, keep_failed)
+    wanted = list(zip(names, envs or [None] * len(names)))
+    taken = [_take(name, env) for name, env in wanted]
+    with _launched([w for w, k in zip(wanted, taken) if k is None]) as fresh:
+        spawned = iter(fresh)
+        kernels = [k if k is not None else next(spawned) for k in taken]
+        if wait:
+            ready(kernels, timeout, keep_failed)
         yield kernels
-
-
-@contextlib.contextmanager
-def using(
-    given: list[Kernel] | None,
-    names: list[str],
-    envs: list[dict | None] | None = None,
-) -> Iterator[list[Kernel]]:
-    """The kernels a lesson runs on, launched but maybe not ready yet — the lesson does
-    its own local work first and calls `ready()` when it needs them. Either the ones it
-    was handed (launched by a caller who shuts them down: kij tour), or fresh ones it
-    launches and shuts down itself."""
-    if given is not None:
-        yield given
-    else:
-        with launched(names, envs) as kernels:
-            yield kernels
 
 
 def shutdown(kernels: list[Kernel]) -> None:
     """Shut down the kernels kij started (all at once) and remove their connection files.
 
-    Politely first (shutdown_request), then jupyter_client kills whatever has not
-    exited. Attached kernels only lose our sockets. Signals are held back meanwhile,
-    so a second Ctrl-C cannot leave a process behind.
+    What jupyter_client's shutdown_kernel does for one kernel, done for all of them
+    side by side, so the whole costs one kernel's wait, not the sum: shutdown_request
+    to every one; then, for those still running after half of SHUTDOWN_WAIT, SIGTERM;
+    after the other half, SIGKILL. kij's own sockets close first, all together too.
+    Attached kernels only lose our sockets. Signals are
+    held back meanwhile, so a second Ctrl-C cannot leave a process behind.
     """
     owned = [k for k in kernels if k.owned]
     interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, Terminated))
     saying = stop_indicator([k.name for k in owned]) if owned and interrupted else contextlib.nullcontext()
     with signals_deferred(), saying:
+        _stop_channels([k.client for k in kernels if k.client is not None])
         for k in owned:
             with contextlib.suppress(Exception):
                 if k.manager.is_alive():
                     k.manager.request_shutdown()
+        running = _still_running(owned, SHUTDOWN_WAIT / 2)
+        for k in running:
+            with contextlib.suppress(Exception):
+                k.manager.signal_kernel(signal.SIGTERM)
+        for k in _still_running(running, SHUTDOWN_WAIT / 2):
+            with contextlib.suppress(Exception):
+                k.manager._kill_kernel()
         for k in owned:
             with contextlib.suppress(Exception):
-                k.manager.finish_shutdown()
-            with contextlib.suppress(Exception):
-                if k.manager.is_alive():
-                    k.manager._kill_kernel()
+                k.manager.finish_shutdown()  # every process has exited: this reaps it at once
             _cleanup_manager(k.manager)
             with contextlib.suppress(Exception):
                 os.unlink(k.manager.connection_file)
         for k in kernels:
-            if k.client is not None:
-                with contextlib.suppress(Exception):
-                    k.client.stop_channels()
             if k._log_file is not None:
                 k._log_file.close()
+
+
+def _stop_channels(clients: list) -> None:
+    """Close these clients' sockets side by side: each one's heartbeat thread may take
+    up to a poll interval (a second, on a dead kernel) to notice it must stop."""
+
+    def stop(client) -> None:
+        with contextlib.suppress(Exception):
+            client.stop_channels()
+
+    stopping = [threading.Thread(target=stop, args=(client,), daemon=True) for client in clients]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
+
+
+def _still_running(kernels: list[Kernel], seconds: float) -> list[Kernel]:
+    """Wait — up to `seconds` for all of them together — for these kernels' processes to
+    exit; return the ones still running."""
+    deadline = time.monotonic() + seconds
+    for k in kernels:
+        process = getattr(k.manager.provisioner, "process", None)
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    running = []
+    for k in kernels:
+        with contextlib.suppress(Exception):
+            if k.manager.is_alive():
+                running.append(k)
+    return running
 
 
 def read_connection_file(path: str | Path) -> dict:
@@ -586,12 +784,12 @@ def find_connection_file(given: str) -> Path:
     """The connection file `--existing` names: a path, or — as `jupyter console
     --existing` takes it — a file name or kernel id looked up in Jupyter's runtime
     directory (`1234` finds kernel-1234.json, and so does any unique part of an id)."""
-    from jupyter_core.paths import jupyter_runtime_dir
+    from kij.paths import runtime_dir
 
     path = Path(given).expanduser()
     if path.exists() or path.parent != Path("."):  # a path: read_connection_file judges it
         return path
-    runtime = Path(jupyter_runtime_dir())
+    runtime = runtime_dir()
     for name in (given, f"{given}.json", f"kernel-{given}.json"):
         if (runtime / name).is_file():
             return runtime / name
@@ -627,7 +825,7 @@ def attached(connection_file: str | Path, timeout: float = 10.0,
     kernel = Kernel("attached", client=client, connection_file=str(connection_file))
     try:
         try:
-            kernel._reply_on(client.control_channel, _control_kernel_info(client), 10.0, "kernel_info")
+            kernel.request(_control_kernel_info(client), "kernel_info_reply", 10.0, channel="control")
         except KernelFault:
             raise KernelFault(
                 f"no kernel is answering at the address in {connection_file} — is it still running?"

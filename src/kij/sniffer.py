@@ -19,12 +19,12 @@ time and channel, exactly as the bytes travelled:
     with Sniffer(connection_info) as sn:
         sn.wait_for_iopub()                               # kernel_info on control
         req = sn.request("shell", "execute_request", {...})
-        reply = sn.recv_until(lambda c: c.channel == "shell" and c.parent_id == req.msg_id, 10)
+        done = await_reply(sn.poll, req.msg_id, "execute_reply", 10)   # reply + idle
         echo = sn.ping(b"hello")
         sn.capture                                        # every frame, both ways
 
-Waiting is on sockets with a deadline, never sleeping; a `watchdog` callable (e.g.
-"raise if the kernel process is gone") runs between poll slices.
+Waiting is on sockets with a deadline, never sleeping, through kij's one
+send-and-wait, `kij.kernel.await_reply`, fed by `Sniffer.poll`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 
 from kij import wire
+from kij.kernel import await_reply, until_live
 
 CHANNELS = ("shell", "control", "stdin", "iopub")  # the signed, JSON-speaking ones
 POLL_MS = 200
 
 
 @dataclass
-class Captured:
+class Sniffed:
     """One multipart message as it crossed the wire, and what kij made of it."""
 
     channel: str  # shell | control | stdin | iopub | hb
@@ -69,11 +69,11 @@ class Captured:
         return self.message.content if self.message else {}
 
 
-def capture_of(channel: str, direction: str, t: float, frames: list[bytes],
-               key: str | bytes, scheme: str = "hmac-sha256") -> Captured:
+def sniffed(channel: str, direction: str, t: float, frames: list[bytes],
+            key: str | bytes, scheme: str = "hmac-sha256") -> Sniffed:
     """Decode one multipart message and check its signature with key. Never raises
     for what came off the wire: frames that are not a message get `problem` set."""
-    c = Captured(channel=channel, direction=direction, t=t, frames=[bytes(f) for f in frames])
+    c = Sniffed(channel=channel, direction=direction, t=t, frames=[bytes(f) for f in frames])
     if channel != "hb":
         try:
             c.message = wire.parse(c.frames)
@@ -99,16 +99,14 @@ def address(info: dict, port_name: str) -> str:
 class Sniffer:
     """kij's five sockets on one kernel, recording every frame."""
 
-    def __init__(self, connection_info: dict, watchdog: Callable[[], None] | None = None,
-                 username: str = "kij"):
+    def __init__(self, connection_info: dict, username: str = "kij"):
         self.info = connection_info
         self.key = connection_info.get("key", b"")
         self.scheme = connection_info.get("signature_scheme", "hmac-sha256")
         self.session = uuid.uuid4().hex
         self.identity = f"kij-{self.session[:8]}".encode()
         self.username = username
-        self.watchdog = watchdog
-        self.capture: list[Captured] = []
+        self.capture: list[Sniffed] = []
         self.sockets: dict = {}
         self._context = None
         self._t0 = 0.0
@@ -157,20 +155,20 @@ class Sniffer:
 
     # -- recording --
 
-    def _record(self, channel: str, direction: str, frames: list[bytes]) -> Captured:
-        c = capture_of(channel, direction, time.monotonic() - self._t0, frames, self.key, self.scheme)
+    def _record(self, channel: str, direction: str, frames: list[bytes]) -> Sniffed:
+        c = sniffed(channel, direction, time.monotonic() - self._t0, frames, self.key, self.scheme)
         self.capture.append(c)
         return c
 
     # -- sending --
 
-    def send(self, channel: str, frames: list[bytes]) -> Captured:
+    def send(self, channel: str, frames: list[bytes]) -> Sniffed:
         """Send frames exactly as given (a forgery, a replay) and record them."""
         self.sockets[channel].send_multipart(frames)
         return self._record(channel, "to_kernel", frames)
 
     def request(self, channel: str, msg_type: str, content: dict,
-                parent_header: dict | None = None, metadata: dict | None = None) -> Captured:
+                parent_header: dict | None = None, metadata: dict | None = None) -> Sniffed:
         """Build a message with kij.wire, sign it with the connection key, send it."""
         msg = wire.build(msg_type, content, key=self.key, session=self.session,
                          parent_header=parent_header, metadata=metadata,
@@ -179,32 +177,30 @@ class Sniffer:
 
     # -- receiving --
 
-    def recv_until(self, predicate: Callable[[Captured], bool], timeout: float) -> Captured | None:
-        """Record everything arriving on shell/control/stdin/iopub until a message
-        matches predicate (returned) or timeout seconds pass (None)."""
+    def poll(self, timeout_ms: int) -> list[Sniffed]:
+        """Wait up to timeout_ms for shell/control/stdin/iopub; record and return
+        everything that arrived."""
         import zmq
 
         poller = zmq.Poller()
         for channel in CHANNELS:
             poller.register(self.sockets[channel], zmq.POLLIN)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            if self.watchdog is not None:
-                self.watchdog()
-            ready = dict(poller.poll(min(POLL_MS, max(1, int(left * 1000)))))
-            for channel in CHANNELS:
-                sock = self.sockets[channel]
-                if sock not in ready:
-                    continue
-                while sock.poll(0, zmq.POLLIN):
-                    got = self._record(channel, "from_kernel", sock.recv_multipart())
-                    if predicate(got):
-                        return got
+        ready = dict(poller.poll(timeout_ms))
+        got = []
+        for channel in CHANNELS:
+            sock = self.sockets[channel]
+            while sock in ready and sock.poll(0, zmq.POLLIN):
+                got.append(self._record(channel, "from_kernel", sock.recv_multipart()))
+        return got
 
-    def wait_for_iopub(self, timeout: float = 10.0) -> Captured:
+    def exchange(self, channel: str, msg_type: str, content: dict, timeout: float, **options):
+        """Send a request (see `request`) and wait for its reply and `status: idle`
+        (`kij.kernel.await_reply`, whose options pass through); returns (request, Exchange)."""
+        request = self.request(channel, msg_type, content)
+        reply_type = msg_type.replace("_request", "_reply")
+        return request, await_reply(self.poll, request.msg_id, reply_type, timeout, channel, **options)
+
+    def wait_for_iopub(self, timeout: float = 10.0) -> Sniffed:
         """Ask kernel_info on control until our SUB socket is provably subscribed.
 
         A SUB socket misses whatever is published before its subscription reaches the
@@ -213,34 +209,13 @@ class Sniffer:
         next) — or, when no `busy` was seen either, the kernel's `iopub_welcome`, sent
         to each new subscriber by kernels that implement it. Returns the reply.
         """
-        deadline = time.monotonic() + timeout
-        welcomed = False
-        while time.monotonic() < deadline:
-            req = self.request("control", "kernel_info_request", {})
-            reply = None
-            busy = idle = False
-            ask_again = min(deadline, time.monotonic() + 1.0)
-            while not (reply and (idle or (welcomed and not busy))):
-                got = self.recv_until(
-                    lambda c: c.msg_type == "iopub_welcome"
-                    or (c.parent_id == req.msg_id and (c.channel == "control" or c.msg_type == "status")),
-                    ask_again - time.monotonic(),
-                )
-                if got is None:
-                    break
-                if got.msg_type == "iopub_welcome":
-                    welcomed = True
-                elif got.channel == "control":
-                    reply = got
-                elif got.content.get("execution_state") == "busy":
-                    busy = True
-                elif got.content.get("execution_state") == "idle":
-                    idle = True
-            else:
-                return reply
-        raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
+        exchange = until_live(lambda: self.request("control", "kernel_info_request", {}).msg_id,
+                              self.poll, timeout, "control", accept_welcome=True)
+        if exchange is None:
+            raise TimeoutError("the kernel's iopub never reached kij's SUB socket")
+        return exchange.reply
 
-    def ping(self, payload: bytes, timeout: float = 5.0) -> Captured | None:
+    def ping(self, payload: bytes, timeout: float = 5.0) -> Sniffed | None:
         """Send raw bytes to the heartbeat; return the echo, or None if none came."""
         import zmq
 

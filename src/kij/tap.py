@@ -55,7 +55,7 @@ shell/control/stdin that is [frontend-id, <IDS|MSG>, ...] — the frontend's ide
 without the proxy's hop.
 
 Every multipart message is recorded with channel, direction and time, as JSON lines
-in the `kij-frames/1` format (README: "The capture format", "kij tap") to
+in the `kij-frames/1` format (docs/capture-format.md; docs/tap.md) to
 
     <jupyter runtime dir>/kij-tap/<kernel-id>.jsonl      always
     $KIJ_TAP_TRACE                                       as well, when set
@@ -101,9 +101,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import dataclasses
 import ipaddress
-import json
 import os
 import signal
 import subprocess
@@ -116,7 +114,8 @@ import zmq
 from zmq.devices import monitored_queue
 
 from kij import trace, wire
-from kij.sniffer import address, capture_of
+from kij.paths import runtime_dir
+from kij.sniffer import address, sniffed
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 ROUTED = ("shell", "control", "stdin")  # ROUTER on the kernel: identities matter
@@ -132,7 +131,6 @@ WRITE_AFTER_QUIET_S = 0.005  # the recorder writes once the wire has been quiet 
 TAKEN_MAX = 1000  # ... or when this many copies wait
 LOOPBACK = "127.0.0.1"
 DEFAULT_KERNEL = "python3"
-SHUTDOWN_WAIT = 2.0
 
 
 def log(text: str) -> None:
@@ -145,9 +143,7 @@ def log(text: str) -> None:
 
 def trace_dir() -> Path:
     """<jupyter runtime dir>/kij-tap: one trace per kernel id."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    return Path(jupyter_runtime_dir()) / "kij-tap"
+    return runtime_dir() / "kij-tap"
 
 
 def kernel_id(connection_file: str | Path) -> str:
@@ -177,35 +173,26 @@ class TraceWriter:
     def __init__(self, path: Path, head: dict):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.seq, started = self._existing(path)
-        self.offset = 0.0 if started is None else max(0.0, head["tap"]["started"] - started)
+        existing = trace.taken_up(path)  # (the next seq, the first writer's head), or None
+        self.seq = 0 if existing is None else existing[0]
+        self.offset = 0.0 if existing is None else self._offset(head, existing[1])
         self.file = open(path, "a", encoding="utf-8")
         trace.hold_writer_lock(self.file)  # `kij tap --follow`: this trace is live
-        line = head if started is None else trace.continued_line(head)
-        self.file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self.file.write(trace.json_line(head if existing is None else trace.continued_line(head)))
         self.file.flush()
 
     @staticmethod
-    def _existing(path: Path) -> tuple[int, float | None]:
-        """(records already there, the first writer's start time) — (0, None) if new."""
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return 0, None
-        if not text.strip():
-            return 0, None
-        lines = text.split("\n")  # not splitlines: U+2028 may sit inside a JSON string
-        started = None
+    def _offset(head: dict, first_head: dict) -> float:
+        """Seconds from the first writer's start to ours: t_ms goes on from there."""
         with contextlib.suppress(ValueError, AttributeError, TypeError):
-            started = float(json.loads(lines[0]).get("tap", {}).get("started"))
-        records = sum(1 for line in lines if line.startswith('{"seq"'))
-        return records, started if started is not None else time.time()
+            return max(0.0, head["tap"]["started"] - float(first_head.get("tap", {}).get("started")))
+        return 0.0
 
     def write(self, record: trace.Record) -> None:
         record.seq = self.seq
         record.t_ms = round(record.t_ms + self.offset * 1000, 3)
         self.seq += 1
-        self.file.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False, default=str) + "\n")
+        self.file.write(trace.json_line(record))
 
     def flush(self) -> None:
         self.file.flush()
@@ -304,11 +291,10 @@ class Recorder(threading.Thread):
 
     def _write(self, channel, direction, t, frames, note) -> None:
         try:
-            record = trace.record_of(capture_of(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
+            record = trace.record_of(sniffed(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
         except Exception as exc:  # noqa: BLE001 — whatever arrived, the relay goes on
-            record = trace.Record(seq=0, channel=channel, direction=direction, t_ms=round(t * 1000, 3),
-                                  frames=[trace.frame_of(i, "?", f) for i, f in enumerate(frames)],
-                                  note=f"kij could not decode it ({exc.__class__.__name__})")
+            why = f"kij could not decode it ({exc.__class__.__name__})"
+            record = trace.undecoded(channel, direction, t, frames, why)
         for w in self.writers:
             try:
                 w.write(record)
@@ -377,7 +363,7 @@ class Tap:
         self.connection_file = connection_file
         self.kernel_name = kernel_name
         self.info = read_connection_file(connection_file)
-        self.key = self.info["key"].encode() if isinstance(self.info["key"], str) else self.info["key"]
+        self.key = wire.key_bytes(self.info["key"])
         self.scheme = self.info.get("signature_scheme", "hmac-sha256")
         self.identity = f"kij-tap-{os.getpid()}".encode()  # the proxy's one identity towards the kernel
         self.t0 = time.monotonic()
@@ -419,12 +405,11 @@ class Tap:
     def start_kernel(self) -> None:
         """The real kernel, on loopback ports of its own, signing with the same key."""
         from jupyter_client.manager import KernelManager
-        from jupyter_core.paths import jupyter_runtime_dir
 
-        from kij.kernel import check_kernel_names, signals_deferred
+        from kij.kernel import SHUTDOWN_WAIT, check_kernel_names, signals_deferred
 
         check_kernel_names([self.kernel_name])
-        runtime = Path(jupyter_runtime_dir())
+        runtime = runtime_dir()
         runtime.mkdir(parents=True, exist_ok=True)
         kernel_file = str(runtime / f"kernel-{kernel_id(self.connection_file)}-tapped.json")
         self.guard_kernel_connection_file(kernel_file)
@@ -524,11 +509,9 @@ class Tap:
             "routing": ("frames as relayed between the proxy's sockets; the real kernel's ROUTER sees one more "
                         "routing frame first (kernel_sees_identity), frames from <IDS|MSG> on are unchanged"),
         }
-        head = trace.to_document(trace.Capture(kernel=facts, tap=tap, takeaway=(
+        return trace.head_of(trace.Capture(kernel=facts, tap=tap, takeaway=(
             "This is your frontend's own traffic: every request it sent, every reply and broadcast "
             "the kernel sent back, relayed unchanged by kij tap.")))
-        head.pop("messages")
-        return head
 
     def start_recorder(self) -> list[Path]:
         """The trace files, and the recorder thread with its PULL socket bound (before any

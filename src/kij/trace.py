@@ -1,23 +1,30 @@
-"""The capture format: captured messages as plain data, saved and loaded as JSON.
+"""The kij-frames/1 capture format: captured messages as plain data, and the only
+code that reads or writes them as JSON.
 
-One format for every trace kij writes (`kij frames --save`, the tap proxy), in two
-spellings that `load` both accepts:
+One format for every capture kij writes — `kij frames --save` and the traces of the
+tap proxy (kij.tap) — in two spellings, both read by `load`:
 
 * a JSON document — `{"format": "kij-frames/1", "kernel": {...}, "acts": [...],
   "messages": [record, record, ...], ...}`;
-* JSON lines — optionally one line holding that document without its messages,
-  then one record per line. A writer can append records as they happen.
+* JSON lines — optionally a head line (that document without its messages), then
+  one record per line, so that a writer can append records as they happen.
 
 A record is one multipart message: channel, direction, t_ms, every frame (its role,
 length, and its bytes as text when they are UTF-8, else as hex), the decoded header,
 parent_header, metadata and content, and whether kij's recomputed signature matched.
 The connection key is never written; `key_hint` keeps its first four characters.
-A trace written by the tap proxy says so: its head has a `tap` object (the proxy's
-PID, start time, sockets, the real kernel's connection file and ports); a proxy that
-takes an existing trace up (a restart, or a second kernel sharing $KIJ_TAP_TRACE)
-first writes a `{"continued_by": {...}}` line with its own; and while a proxy still
-writes to it, it holds a shared lock on the file (`being_written`).
-README.md ("The capture format") describes every field.
+
+Here: the dataclasses (Frame, Record, Act, KernelFacts, Capture); a sniffed message
+→ a Record (`record_of`, each frame named by its role); a whole capture saved and
+loaded (`save`, `load`); JSON lines one line at a time, for a writer that appends and
+a reader that follows (`json_line`, `head_of`, `taken_up`, `continued_line`,
+`read_line`, `read_head`); and the writer's lock. A trace written by the tap proxy
+says so: its head has a `tap` object (the proxy's PID, start time, sockets, the real
+kernel's connection file and ports); a proxy that takes an existing trace up (a
+restart, or a second kernel sharing $KIJ_TAP_TRACE) first writes a
+`{"continued_by": {...}}` line of its own and numbers its records on from the last
+one; while a proxy writes to a trace it holds a shared lock on the file
+(`being_written`). docs/capture-format.md describes every field.
 """
 
 from __future__ import annotations
@@ -175,7 +182,7 @@ def frame_of(index: int, role: str, data: bytes) -> Frame:
 
 
 def record_of(captured, seq: int, act: str | None = None, note: str | None = None) -> Record:
-    """A sniffer.Captured → a Record."""
+    """A sniffer.Sniffed → a Record."""
     roles = frame_roles(captured.channel, captured.frames, captured.direction)
     rec = Record(
         seq=seq, act=act, channel=captured.channel, direction=captured.direction,
@@ -191,6 +198,12 @@ def record_of(captured, seq: int, act: str | None = None, note: str | None = Non
     return rec
 
 
+def undecoded(channel: str, direction: str, t: float, frames: list[bytes], note: str) -> Record:
+    """A Record for frames kij could not make sense of: only their bytes, and why."""
+    return Record(seq=0, channel=channel, direction=direction, t_ms=round(t * 1000, 3),
+                  frames=[frame_of(i, "?", f) for i, f in enumerate(frames)], note=note)
+
+
 # --- writing ------------------------------------------------------------------------
 
 
@@ -198,13 +211,22 @@ def to_document(capture: Capture) -> dict:
     return dataclasses.asdict(capture)
 
 
+def head_of(capture: Capture) -> dict:
+    """The head line of JSON lines: the whole document but its messages."""
+    head = to_document(capture)
+    head.pop("messages")
+    return head
+
+
+def json_line(item: dict | Record) -> str:
+    """One line of JSON lines: a head, a `continued_by` line, or a record."""
+    data = dataclasses.asdict(item) if isinstance(item, Record) else item
+    return json.dumps(data, ensure_ascii=False, default=str) + "\n"
+
+
 def to_json_lines(capture: Capture) -> str:
     """The first line: everything but the messages; then one record per line."""
-    head = to_document(capture)
-    records = head.pop("messages")
-    lines = [json.dumps(head, ensure_ascii=False, default=str)]
-    lines += [json.dumps(r, ensure_ascii=False, default=str) for r in records]
-    return "\n".join(lines) + "\n"
+    return "".join(json_line(item) for item in [head_of(capture), *capture.messages])
 
 
 def save(capture: Capture, path: str | Path) -> None:
@@ -241,7 +263,8 @@ def _build(cls, data):
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _record(data) -> Record:
+def record_from(data: dict) -> Record:
+    """One record as JSON data (a line of JSON lines, an item of "messages") → a Record."""
     rec = _build(Record, data)
     rec.frames = [_build(Frame, f) for f in rec.frames]
     if rec.channel == "iopub" and rec.direction == "to_kernel":  # traces written before the role had a name
@@ -256,8 +279,20 @@ def from_document(doc: dict) -> Capture:
     if cap.kernel is not None:
         cap.kernel = _build(KernelFacts, cap.kernel)
     cap.acts = [_build(Act, a) for a in cap.acts or []]
-    cap.messages = [_record(r) for r in doc.get("messages", [])]
+    cap.messages = [record_from(r) for r in doc.get("messages", [])]
     return cap
+
+
+def _kind(item) -> str | None:
+    """What one line of JSON lines holds: a "record"; "continued" (another writer takes
+    the trace up from here); a "head" (allowed only as the first line); None: no object."""
+    if not isinstance(item, dict):
+        return None
+    if "channel" in item:
+        return "record"
+    if isinstance(item.get("continued_by"), dict):
+        return "continued"
+    return "head"
 
 
 def parse(text: str) -> Capture:
@@ -281,12 +316,13 @@ def parse(text: str) -> Capture:
             item = json.loads(line)
         except json.JSONDecodeError:
             raise ValueError(f"line {number} is not JSON") from None
-        if isinstance(item, dict) and "channel" in item:
+        kind = _kind(item)
+        if kind == "record":
             records.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("continued_by"), dict):
-            taken_up = {**item["continued_by"], "from_seq": len(records)}
-            head.setdefault("tap", {}).setdefault("continued_by", []).append(taken_up)
-        elif isinstance(item, dict) and number == 1:
+        elif kind == "continued":
+            writer = {**item["continued_by"], "from_seq": len(records)}
+            head.setdefault("tap", {}).setdefault("continued_by", []).append(writer)
+        elif kind == "head" and number == 1:
             head = item
         else:
             raise ValueError(f"line {number} is not a message record")
@@ -310,6 +346,79 @@ def load(path: str | Path) -> Capture:
         raise UserError(f"{p} is not a kij frames capture ({exc})") from None
     capture.loaded_from = str(p)
     return capture
+
+
+# --- JSON lines, one line at a time (a writer taking a trace up, `kij tap --follow`) ---
+
+
+@dataclass
+class Line:
+    """One line of a JSON-lines trace, read on its own."""
+
+    kind: str  # head | continued | record
+    head: dict | None = None  # head: the line itself; continued: its continued_by object
+    record: Record | None = None
+
+
+def read_line(text: str, first: bool = False) -> Line | None:
+    """One line of a trace that may still be growing. None for a blank line, a line that
+    is not JSON (yet: another process may be writing it), a head that is not the first
+    line, or a record that cannot be read."""
+    try:
+        item = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    kind = _kind(item)
+    if kind == "record":
+        try:
+            return Line("record", record=record_from(item))
+        except (TypeError, ValueError):
+            return None
+    if kind == "continued":
+        return Line("continued", head=item["continued_by"])
+    if kind == "head" and first:
+        return Line("head", head=item)
+    return None
+
+
+def read_head(path: str | Path) -> dict:
+    """A JSON-lines trace's head line ({} when its first line is not one)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            line = read_line(f.readline(), first=True)
+    except OSError:
+        return {}
+    return line.head if line is not None and line.kind == "head" else {}
+
+
+def taken_up(path: str | Path) -> tuple[int, dict] | None:
+    """For a writer about to continue an existing JSON-lines trace: the seq its next
+    record gets (one past the last record's) and the trace's head line ({} if none).
+    None when there is no such file, or nothing in it yet."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    if not text.strip():
+        return None
+    lines = text.split("\n")  # not splitlines: U+2028 may sit inside a JSON string
+    first = read_line(lines[0], first=True)
+    head = first.head if first is not None and first.kind == "head" else {}
+    for line in reversed(lines):
+        last = read_line(line)
+        if last is not None and last.kind == "record" and isinstance(last.record.seq, int):
+            return last.record.seq + 1, head
+    return 0, head
+
+
+def continued_line(head: dict) -> dict:
+    """The line a tap proxy writes when it takes up an existing trace: who writes from here."""
+    tap, kernel = head.get("tap") or {}, head.get("kernel") or {}
+    return {"continued_by": {
+        "proxy_pid": tap.get("proxy_pid"), "started": tap.get("started"), "kernel": kernel.get("name"),
+        "kernel_pid": kernel.get("pid"), "connection_file": kernel.get("connection_file"),
+        "kernel_connection_file": tap.get("kernel_connection_file"),
+    }}
 
 
 # --- what a trace knows about its kernel, from the traffic itself -------------------
@@ -350,13 +459,3 @@ def being_written(path: str | Path) -> bool:
             return False
     except OSError:
         return False
-
-
-def continued_line(head: dict) -> dict:
-    """The line a tap proxy writes when it takes up an existing trace: who writes from here."""
-    tap, kernel = head.get("tap") or {}, head.get("kernel") or {}
-    return {"continued_by": {
-        "proxy_pid": tap.get("proxy_pid"), "started": tap.get("started"), "kernel": kernel.get("name"),
-        "kernel_pid": kernel.get("pid"), "connection_file": kernel.get("connection_file"),
-        "kernel_connection_file": tap.get("kernel_connection_file"),
-    }}

@@ -34,7 +34,6 @@ from datetime import datetime, timezone
 
 DELIMITER = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.3"
-SIGNED_PARTS = ("header", "parent_header", "metadata", "content")
 
 
 class WireError(ValueError):
@@ -54,7 +53,8 @@ def _digest(scheme: str):
         raise WireError(f"unknown signature scheme {scheme!r}") from None
 
 
-def _key_bytes(key: str | bytes) -> bytes:
+def key_bytes(key: str | bytes) -> bytes:
+    """The connection key as HMAC takes it: a connection file holds it as text."""
     return key.encode() if isinstance(key, str) else key
 
 
@@ -63,7 +63,7 @@ def sign(key: str | bytes, parts: list[bytes], scheme: str = "hmac-sha256") -> b
 
     An empty key means authentication is off: the signature frame is then empty.
     """
-    key = _key_bytes(key)
+    key = key_bytes(key)
     if not key:
         return b""
     mac = hmac.new(key, digestmod=_digest(scheme))
@@ -92,6 +92,16 @@ def split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
 def pack(obj: dict) -> bytes:
     """One JSON frame (the way jupyter_client writes them: UTF-8, no NaN)."""
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_json_default).encode("utf-8")
+
+
+def is_utf8(text: str) -> bool:
+    """False for text no message can carry: a command-line argument whose bytes were
+    not UTF-8 (Python keeps them as lone surrogates), which pack cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def unpack(frame: bytes) -> dict:

@@ -28,13 +28,15 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
+from kij import wire
 from kij.errors import UserError
+from kij.kernel import Exchange, await_reply, poll_channels
 
 TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
 
 
 @dataclass(frozen=True)
-class Step:
+class BuildStep:
     number: int
     slug: str
     title: str
@@ -42,19 +44,19 @@ class Step:
 
 
 STEPS = [
-    Step(1, "01_read_eval_loop", "read-eval loop on stdin",
+    BuildStep(1, "01_read_eval_loop", "read-eval loop on stdin",
          "read code from stdin, run it in a persistent namespace, print the repr of a trailing expression, exit on EOF"),
-    Step(2, "02_sockets_and_heartbeat", "bind the five sockets, echo heartbeats",
+    BuildStep(2, "02_sockets_and_heartbeat", "bind the five sockets, echo heartbeats",
          "read -f CONNECTION_FILE, bind shell/control/stdin (ROUTER), iopub (PUB), hb (REP), echo every ping on hb"),
-    Step(3, "03_sign_and_verify", "sign and verify messages",
+    BuildStep(3, "03_sign_and_verify", "sign and verify messages",
          "print 'accepted <msg_type>' for each properly signed shell message, 'rejected: <why>' for forged or replayed ones"),
-    Step(4, "04_kernel_info", "kernel_info on shell and control",
+    BuildStep(4, "04_kernel_info", "kernel_info on shell and control",
          "answer kernel_info_request on shell and control, with status busy/idle on iopub around it"),
-    Step(5, "05_execute", "execute with execute_input / stream / execute_result",
+    BuildStep(5, "05_execute", "execute with execute_input / stream / execute_result",
          "run execute_request in a namespace that persists, publishing execute_input, stdout streams and execute_result"),
-    Step(6, "06_errors_and_friends", "errors, complete, inspect, is_complete",
+    BuildStep(6, "06_errors_and_friends", "errors, complete, inspect, is_complete",
          "turn exceptions into an iopub error + error reply; answer complete, inspect and is_complete requests"),
-    Step(7, "07_full_kernel", "the full kernel: interrupts, stdin, history, shutdown",
+    BuildStep(7, "07_full_kernel", "the full kernel: interrupts, stdin, history, shutdown",
          "raise KeyboardInterrupt on SIGINT while running, ask for input() over stdin, keep history, exit on shutdown_request"),
 ]
 
@@ -68,11 +70,11 @@ class Check:
 
 @dataclass
 class CheckResult:
-    step: Step
+    step: BuildStep
     script: Path
     checks: list[Check] = field(default_factory=list)
     kernel_log: list[str] = field(default_factory=list)  # the process's own stderr, as evidence
-    next_step: Step | None = None
+    next_step: BuildStep | None = None
     passed: bool = False  # every check ran and passed
 
 
@@ -87,7 +89,7 @@ class UnknownStep(UserError):
 @dataclass
 class StepList:
     """The build track, for `kij check` with no step: each step, its solution and its starter."""
-    steps: list[Step]
+    steps: list[BuildStep]
     solutions: list[Path]
     starters: list[Path]
 
@@ -96,20 +98,20 @@ def steps() -> StepList:
     return StepList(STEPS, [default_script(s) for s in STEPS], [starter_script(s) for s in STEPS])
 
 
-def find_step(name: str) -> Step:
-    """'3', '03' or '03_sign_and_verify' → the Step; UnknownStep otherwise."""
+def find_step(name: str) -> BuildStep:
+    """'3', '03' or '03_sign_and_verify' → the BuildStep; UnknownStep otherwise."""
     for step in STEPS:
         if name.lstrip("0") == str(step.number) or name in (step.slug, f"{step.slug}.py"):
             return step
     raise UnknownStep(f"unknown step {name!r}: choose 1–{len(STEPS)}")
 
 
-def default_script(step: Step) -> Path:
+def default_script(step: BuildStep) -> Path:
     """demos/build/<slug>.py (the solution) under the current directory, else beside the kij source tree."""
     return build_file(f"{step.slug}.py")
 
 
-def starter_script(step: Step) -> Path:
+def starter_script(step: BuildStep) -> Path:
     """demos/build/starters/<slug>.py: the step with the parts to write marked TODO."""
     return build_file(f"starters/{step.slug}.py")
 
@@ -156,6 +158,8 @@ def run_one(name: str, check: Callable, process: "ScriptProcess") -> Check:
         return Check(name, False, str(failure))
     except queue.Empty:
         return Check(name, False, f"no answer within {TIMEOUT:.0f}s" + exited(process))
+    except Unanswered as missing:
+        return Check(name, False, f"{missing} within {TIMEOUT:.0f}s" + exited(process))
     except Exception as error:  # the learner's process can misbehave in any way; report it
         return Check(name, False, f"{type(error).__name__}: {error}")
 
@@ -191,7 +195,7 @@ class ScriptProcess:
     def __init__(self, script: Path, connection_file: str, info: dict):
         self.info = info
         self.connection_file = connection_file
-        self.session = Session(key=info["key"].encode() if isinstance(info["key"], str) else info["key"], signature_scheme=info["signature_scheme"])
+        self.session = Session(key=wire.key_bytes(info["key"]), signature_scheme=info["signature_scheme"])
         self.popen = subprocess.Popen([sys.executable, str(script), "-f", connection_file],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       stdin=subprocess.DEVNULL)
@@ -332,35 +336,41 @@ def started_client(process: ScriptProcess) -> BlockingKernelClient:
     return process.client
 
 
-def reply_to(channel_get, msg_id: str) -> dict:
-    while True:
-        msg = channel_get(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") == msg_id:
-            return msg
+class Unanswered(Exception):
+    """What the learner's process never sent back: "no kernel_info_reply", …"""
 
 
-def iopub_until_idle(kc: BlockingKernelClient, msg_id: str) -> list[dict]:
-    """Every iopub message for msg_id, through status: idle (busy first)."""
-    seen = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        seen.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return seen
+def answered(kc: BlockingKernelClient, msg_id: str, reply_type: str, channel: str = "shell",
+             need_idle: bool = False) -> Exchange:
+    """Wait for the reply to a request just sent (and, with need_idle, its `status: idle`):
+    kij's one send-and-wait, `kij.kernel.await_reply`, on the learner's process."""
+    channels = (channel, "iopub") if need_idle else (channel,)
+    exchange = await_reply(lambda ms: poll_channels(kc, ms, channels), msg_id, reply_type, TIMEOUT,
+                           channel, need_idle=need_idle)
+    if exchange.reply is None or (need_idle and not exchange.idle):
+        raise Unanswered(exchange.missing(need_idle))
+    return exchange
+
+
+def reply_to(kc: BlockingKernelClient, msg_id: str, reply_type: str, channel: str = "shell") -> dict:
+    """The reply to a request just sent."""
+    return answered(kc, msg_id, reply_type, channel).reply.msg
+
+
+def iopub_of(exchange: Exchange) -> list[dict]:
+    """Every iopub message for the request, in order, through its status: idle."""
+    return [m.msg for m in exchange.messages if m.channel == "iopub"]
 
 
 def check_kernel_info_shell(process: ScriptProcess) -> str:
     kc = started_client(process)
     kc.wait_for_ready(timeout=TIMEOUT)  # kernel_info until a reply and an iopub message arrive
-    msg_id = kc.kernel_info()
-    reply = reply_to(kc.get_shell_msg, msg_id)
-    content = reply["content"]
+    exchange = answered(kc, kc.kernel_info(), "kernel_info_reply", need_idle=True)
+    content = exchange.reply.content
     missing = [k for k in ("protocol_version", "implementation", "language_info", "banner") if k not in content]
     if missing or content.get("status") != "ok":
         raise Failed(f"reply lacks {missing or 'status: ok'}: {content}")
-    states = [m["content"].get("execution_state") for m in iopub_until_idle(kc, msg_id) if m["msg_type"] == "status"]
+    states = [m["content"].get("execution_state") for m in iopub_of(exchange) if m["msg_type"] == "status"]
     if states[:1] != ["busy"]:
         raise Failed(f"iopub status for the request went {states}, expected busy then idle")
     return f"{content['implementation']} speaks protocol {content['protocol_version']}; iopub busy → idle"
@@ -370,7 +380,7 @@ def check_kernel_info_control(process: ScriptProcess) -> str:
     kc = started_client(process)
     msg = kc.session.msg("kernel_info_request", {})
     kc.control_channel.send(msg)
-    reply = reply_to(kc.get_control_msg, msg["header"]["msg_id"])
+    reply = reply_to(kc, msg["header"]["msg_id"], "kernel_info_reply", "control")
     if reply["msg_type"] != "kernel_info_reply":
         raise Failed(f"got {reply['msg_type']} on control")
     return "kernel_info_reply on control"
@@ -401,9 +411,8 @@ def check_forgery_ignored(process: ScriptProcess) -> str:
 
 
 def execute(kc: BlockingKernelClient, code: str, **options) -> tuple[dict, list[dict]]:
-    msg_id = kc.execute(code, **options)
-    reply = reply_to(kc.get_shell_msg, msg_id)
-    return reply, iopub_until_idle(kc, msg_id)
+    exchange = answered(kc, kc.execute(code, **options), "execute_reply", need_idle=True)
+    return exchange.reply.msg, iopub_of(exchange)
 
 
 def of_type(messages: list[dict], msg_type: str) -> list[dict]:
@@ -448,13 +457,13 @@ def check_error(process: ScriptProcess) -> str:
 
 def check_friends(process: ScriptProcess) -> str:
     kc = started_client(process)
-    matches = reply_to(kc.get_shell_msg, kc.complete("pri"))["content"].get("matches", [])
+    matches = reply_to(kc, kc.complete("pri"), "complete_reply")["content"].get("matches", [])
     if "print" not in matches:
         raise Failed(f"complete 'pri' gave {matches[:10]}")
-    found = reply_to(kc.get_shell_msg, kc.inspect("print"))["content"]
+    found = reply_to(kc, kc.inspect("print"), "inspect_reply")["content"]
     if not found.get("found") or "text/plain" not in found.get("data", {}):
         raise Failed(f"inspect 'print' gave {found}")
-    verdicts = {code: reply_to(kc.get_shell_msg, kc.is_complete(code))["content"].get("status")
+    verdicts = {code: reply_to(kc, kc.is_complete(code), "is_complete_reply")["content"].get("status")
                 for code in ("x = 1", "def f():", "1 +* 2")}
     if list(verdicts.values()) != ["complete", "incomplete", "invalid"]:
         raise Failed(f"is_complete said {verdicts}")
@@ -469,7 +478,7 @@ def check_interrupt(process: ScriptProcess) -> str:
         if msg["msg_type"] == "stream" and "started" in msg["content"]["text"]:
             break
     process.popen.send_signal(2)  # SIGINT, as jupyter_client's signal-mode interrupt does
-    reply = reply_to(kc.get_shell_msg, msg_id)
+    reply = reply_to(kc, msg_id, "execute_reply")
     if reply["content"].get("ename") != "KeyboardInterrupt":
         raise Failed(f"after SIGINT the reply was {reply['content'].get('status')} {reply['content'].get('ename')}")
     return "time.sleep(60) ended in KeyboardInterrupt"
@@ -482,7 +491,8 @@ def check_stdin(process: ScriptProcess) -> str:
     if request["msg_type"] != "input_request":
         raise Failed(f"expected input_request on stdin, got {request['msg_type']}")
     kc.input("ada")
-    results = [m["content"]["data"]["text/plain"] for m in of_type(iopub_until_idle(kc, msg_id), "execute_result")]
+    iopub = iopub_of(answered(kc, msg_id, "execute_reply", need_idle=True))
+    results = [m["content"]["data"]["text/plain"] for m in of_type(iopub, "execute_result")]
     if results != ["'ADA'"]:
         raise Failed(f"input() returned something else: {results}")
     return "input_request out, input_reply back"
@@ -491,7 +501,7 @@ def check_stdin(process: ScriptProcess) -> str:
 def check_history(process: ScriptProcess) -> str:
     kc = started_client(process)
     execute(kc, "history_marker = 1")
-    reply = reply_to(kc.get_shell_msg, kc.history(hist_access_type="tail", n=3, output=False, raw=True))
+    reply = reply_to(kc, kc.history(hist_access_type="tail", n=3, output=False, raw=True), "history_reply")
     sources = [entry[2] for entry in reply["content"].get("history", [])]
     if "history_marker = 1" not in sources:
         raise Failed(f"tail of history was {sources}")
@@ -502,9 +512,15 @@ def check_shutdown(process: ScriptProcess) -> str:
     kc = started_client(process)
     msg = kc.session.msg("shutdown_request", {"restart": False})
     kc.control_channel.send(msg)
-    reply_to(kc.get_control_msg, msg["header"]["msg_id"])
+    reply_to(kc, msg["header"]["msg_id"], "shutdown_reply", "control")
     try:
         code = process.popen.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         raise Failed(f"still running {TIMEOUT:.0f}s after shutdown_reply") from None
     return f"exited with code {code}"
+
+
+def check_flags(step_name: str | None, script: Path | None) -> None:
+    """kij check's flags, refused before anything runs: --file is a script for one step."""
+    if step_name is None and script:
+        raise UserError("--file needs a step: kij check N --file mine.py")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -29,8 +28,8 @@ from typing import Callable
 from kij import trace, wire
 from kij.errors import KernelDied, KernelTimeout, KijError, UserError
 from kij.kernel import (Kernel, attached, check_kernel_names, find_connection_file, kernelspec_language,
-                        read_connection_file, ready, using)
-from kij.sniffer import Captured, Sniffer
+                        read_connection_file, started, timed)
+from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Act, Capture, KernelFacts, Record
 
 # The default cell, per language; {x} is the one name it makes. On a kernel kij
@@ -66,7 +65,7 @@ class Lesson:
         self.capture = capture
         self.timeout = timeout
         self.act: str | None = None
-        self.notes: dict[int, str] = {}  # id(Captured) → note
+        self.notes: dict[int, str] = {}  # id(Sniffed) → note
         self._recorded = 0
         # a kernel kij only attached to: the name kij made there, and how to remove it
         self.private_name: str | None = None
@@ -84,7 +83,7 @@ class Lesson:
         self.capture.acts.append(act)
         return act
 
-    def note(self, captured: Captured, text: str) -> None:
+    def note(self, captured: Sniffed, text: str) -> None:
         self.notes[id(captured)] = text
 
     def flush(self) -> None:
@@ -126,36 +125,26 @@ class Lesson:
             act.ok, act.outcome = False, "the heartbeat answered with different bytes"
 
     def run_cell(self, code: str, answer: str = STDIN_ANSWER,
-                 silent: bool = False) -> tuple[Captured, Captured, list[Captured]]:
+                 silent: bool = False) -> tuple[Sniffed, Sniffed, list[Sniffed]]:
         """Send execute_request; answer input_request; return (request, reply, inputs)
         once the reply and `status: idle` for it have both arrived."""
-        request = self.sn.request("shell", "execute_request", _execute_content(code, silent))
-        reply = None
-        idle = False
-        inputs: list[Captured] = []
-        deadline = time.monotonic() + self.timeout
-        watchdog, self.sn.watchdog = self.sn.watchdog, lambda: self.kernel.check_alive("while running the cell")
-        try:
-            while not (reply and idle):
-                got = self.sn.recv_until(lambda c: c.parent_id == request.msg_id, deadline - time.monotonic())
-                if got is None:
-                    act = self.capture.acts[-1]
-                    act.ok = False
-                    act.outcome = (f"after {self.timeout:g} s kij had "
-                                   f"{'the execute_reply but not' if reply else 'neither the execute_reply nor'} "
-                                   "the status idle for its request, and stopped waiting")
-                    raise KernelTimeout(self.timed_out())
-                if got.channel == "stdin" and got.msg_type == "input_request":
-                    inputs.append(got)
-                    inputs.append(self.sn.request("stdin", "input_reply", {"value": answer},
-                                                  parent_header=got.message.header))
-                elif got.channel == "shell":
-                    reply = got
-                elif got.msg_type == "status" and got.content.get("execution_state") == "idle":
-                    idle = True
-        finally:
-            self.sn.watchdog = watchdog
-        return request, reply, inputs
+        inputs: list[Sniffed] = []
+
+        def answer_input(got: Sniffed) -> None:
+            if got.channel == "stdin" and got.msg_type == "input_request":
+                inputs.append(got)
+                inputs.append(self.sn.request("stdin", "input_reply", {"value": answer},
+                                              parent_header=got.message.header))
+
+        request, exchange = self.sn.exchange(
+            "shell", "execute_request", _execute_content(code, silent), self.timeout,
+            watchdog=lambda: self.kernel.check_alive("while running the cell"), on_message=answer_input)
+        if exchange.reply is None or not exchange.idle:
+            act = self.capture.acts[-1]
+            act.ok = False
+            act.outcome = f"after {self.timeout:g} s kij had {exchange.missing()} for its request, and stopped waiting"
+            raise KernelTimeout(self.timed_out())
+        return request, exchange.reply, inputs
 
     def timed_out(self) -> str:
         """The timeout message; a kernel kij started is interrupted, one it attached to never."""
@@ -166,7 +155,7 @@ class Lesson:
             said += f"; kij queued `{self.cleanup_code}` behind it, so its name goes when the cell has run"
         return said
 
-    def execute(self, code: str) -> Captured:
+    def execute(self, code: str) -> Sniffed:
         act = self.begin("execute", "shell + iopub: one execute_request, the whole lifecycle")
         request, reply, _ = self.run_cell(code)
         act.request_msg_id = request.msg_id
@@ -212,20 +201,12 @@ class Lesson:
         self.note(bad, note)
         bad_id = bad.msg_id
         act.request_msg_id = bad_id
-        probe = self.sn.request("shell", "kernel_info_request", {})
+        probe, exchange = self.sn.exchange("shell", "kernel_info_request", {}, PROBE_TIMEOUT)
         self.note(probe, "probe: its reply proves the kernel is done with the request before it")
-        reply = idle = None
-        while not (reply and idle):  # the probe's reply, and its `status: idle` on iopub
-            got = self.sn.recv_until(lambda c: c.parent_id == probe.msg_id and (
-                c.channel == "shell" or c.content.get("execution_state") == "idle"), PROBE_TIMEOUT)
-            if got is None:
-                self.kernel.check_alive("while kij probed it")
-                act.ok, act.outcome = False, "the probe got no reply either; nothing can be concluded"
-                return
-            if got.channel == "shell":
-                reply = got
-            else:
-                idle = got
+        if exchange.reply is None or not exchange.idle:  # the probe's reply, and its `status: idle`
+            self.kernel.check_alive("while kij probed it")
+            act.ok, act.outcome = False, "the probe got no reply either; nothing can be concluded"
+            return
         answered = [c for c in self.sn.capture[start:] if c.parent_id == bad_id and c.direction == "from_kernel"]
         if answered:
             act.ok = False
@@ -256,7 +237,7 @@ class Lesson:
                       frames, f"forged: kij signed it, then changed signature byte 0 {old!r} → {new!r}",
                       "Invalid Signature")
 
-    def replayed(self, original: Captured, seq: int) -> None:
+    def replayed(self, original: Sniffed, seq: int) -> None:
         if not self.sn.key:
             self.skip("replayed", "security: a valid request, sent again unchanged",
                       "skipped: with signing off a message carries no signature, so a replay cannot be "
@@ -358,40 +339,27 @@ def _facts(kernel: Kernel, info: dict, existing: bool) -> KernelFacts:
     )
 
 
-def _is_utf8(text: str) -> bool:
-    """False for a command-line argument whose bytes were not UTF-8: Python keeps them
-    as lone surrogates, which no JSON message can carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
+@timed
 def run(code: str | None = None, kernel_name: str = "python3", existing: str | None = None,
-        timeout: float = 30.0, kernels: list[Kernel] | None = None,
-        tell: Callable[[str], None] | None = None) -> Capture:
-    """Boot a kernel (or attach to `existing`) and run the steps on it. `kernels`, when
-    given, is one fresh kernel launched for this lesson by kij tour, which shuts it down.
+        timeout: float = 30.0, tell: Callable[[str], None] | None = None) -> Capture:
+    """Boot a kernel (or attach to `existing`) and run the steps on it.
 
     `tell` hears, while the lesson runs, what a person attached to the kernel must know
     before it happens: what kij will run on their kernel, and that it is busy. When a
     step fails, the exception carries the steps captured so far as `.capture`."""
     if code is not None and not code.strip():
         raise UserError("--code is empty: give kij a cell to run")
-    if code is not None and not _is_utf8(code):
+    if code is not None and not wire.is_utf8(code):
         raise UserError("--code is not UTF-8 text")
     connection_file = _connection_file(existing) if existing else None
-    if code is None and not existing and kernels is None:
+    if code is None and not existing:
         _check_default_cell(kernel_name)
     tell = tell or (lambda text: None)
-    t0 = time.monotonic()
-    booting = attached(connection_file, timeout=timeout, on_busy=tell) if existing else using(kernels, [kernel_name])
     with contextlib.ExitStack() as stack:
-        kernel = stack.enter_context(booting)
-        if not existing:
-            (kernel,) = kernel
-            ready([kernel])
+        if existing:
+            kernel = stack.enter_context(attached(connection_file, timeout=timeout, on_busy=tell))
+        else:
+            (kernel,) = stack.enter_context(started([kernel_name]))
         sn = stack.enter_context(Sniffer(kernel.connection_info))
         capture = Capture(identity=sn.identity.decode(), session=sn.session,
                           takeaway=TAKEAWAY if sn.key else TAKEAWAY_UNSIGNED)
@@ -406,7 +374,6 @@ def run(code: str | None = None, kernel_name: str = "python3", existing: str | N
                 capture.takeaway = ""  # the steps so far, shown with the error: no lesson drawn
                 exc.capture = capture
             raise
-    capture.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return capture
 
 
@@ -491,3 +458,12 @@ def _check_default_cell(kernel_name: str) -> None:
 def load(path: str) -> Capture:
     """A capture saved earlier with --save: no kernel involved."""
     return trace.load(path)
+
+
+def check_flags(code: str | None, existing: str | None, save: str | None, load: str | None) -> None:
+    """kij frames' flags, refused before anything boots: --load shows a capture and so
+    takes nothing that runs a cell; --save must be writable before a kernel starts."""
+    if load and (existing or code is not None or save):
+        raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
+    if save:
+        trace.check_writable(save)

@@ -20,10 +20,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import time
 from dataclasses import dataclass, field
 
-from kij.kernel import Kernel, ready, using
+from kij.kernel import Kernel, ready, started, timed
 
 EXTENSION = "kij.magics"
 
@@ -151,12 +150,11 @@ def in_kernel(kernel: Kernel, timeout: float) -> Shell:
 # --- the lesson ---------------------------------------------------------------------
 
 
-def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kernel] | None = None) -> MagicsResult:
-    """The kernel boots while the in-process shell runs. `kernels`, when given, is one
-    fresh kernel launched for this lesson by kij tour (fresh: %clap not yet loaded)."""
-    t0 = time.monotonic()
+@timed
+def run(kernel_name: str = "python3", timeout: float = 30.0) -> MagicsResult:
+    """The kernel (a fresh one: %clap not yet loaded) boots while the in-process shell runs."""
     result = MagicsResult()
-    with using(kernels, [kernel_name]) as (kernel,):
+    with started([kernel_name], wait=False) as (kernel,):
         local = in_process()
         ready([kernel])
         remote = in_kernel(kernel, timeout)
@@ -172,5 +170,4 @@ def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kerne
     result.all_equal = all(c.equal for c in result.comparisons)
     before = [by_label[0]["before"].line_magics or [], by_label[1]["before"].line_magics or []]
     result.kernel_only_magics = [m for m in before[1] if m not in before[0]]
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

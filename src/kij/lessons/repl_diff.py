@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from kij import wire
 from kij.errors import UserError
-from kij.kernel import Kernel, ready, signals_deferred, using
+from kij.kernel import Kernel, signals_deferred, started, timed
 
 SNIPPET = "2 + 2\n_ * 10\n_1 + _2\nimport math\nmath.sqrt(-1)\n"
 
@@ -173,21 +174,11 @@ def snippet_from(code: str | None = None, file: str | Path | None = None) -> str
             raise UserError(f"{path} is not UTF-8 text") from None
     if code is None:
         return SNIPPET
-    if not is_utf8(code):
+    if not wire.is_utf8(code):
         raise UserError("--code is not UTF-8 text")
     if not code.strip():
         raise UserError("the snippet is empty: nothing to feed the interpreters")
     return code if code.endswith("\n") else code + "\n"
-
-
-def is_utf8(text: str) -> bool:
-    """False for a command-line argument whose bytes were not UTF-8 (Python keeps
-    them as lone surrogates, which no interpreter or JSON message can carry)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # --- the three subprocesses ---------------------------------------------------------
@@ -447,16 +438,11 @@ def conclude(result: ReplDiffResult, script: Interpreter, repl: Interpreter,
 # --- the lesson ---------------------------------------------------------------------
 
 
-def run(
-    snippet: str = SNIPPET,
-    kernel_name: str = "python3",
-    timeout: float = 30.0,
-    kernels: list[Kernel] | None = None,
-) -> ReplDiffResult:
+@timed
+def run(snippet: str = SNIPPET, kernel_name: str = "python3", timeout: float = 30.0) -> ReplDiffResult:
     """Feed the snippet to python3 as a script, python3's REPL, IPython and a kernel,
-    all at the same time. `kernels`, when given, is one fresh kernel launched for this
-    lesson by kij tour."""
-    t0 = time.monotonic()
+    all at the same time: the three processes are spawned first, and run while the
+    kernel boots."""
     result = ReplDiffResult(snippet=snippet)
     python_version = f"Python {platform.python_version()}"
     script = Interpreter(
@@ -472,11 +458,10 @@ def run(
         executable=f"{sys.executable} -m IPython",
         version=f"IPython {importlib.metadata.version('ipython')} on {python_version}",
     )
-    with using(kernels, [kernel_name]) as (kernel,), \
-            spawned([sys.executable, *SCRIPT_ARGS], snippet) as script_run, \
+    with spawned([sys.executable, *SCRIPT_ARGS], snippet) as script_run, \
             spawned([sys.executable, *REPL_ARGS], snippet) as repl_run, \
-            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ipython_run:
-        ready([kernel])
+            spawned([sys.executable, *IPYTHON_ARGS], snippet) as ipython_run, \
+            started([kernel_name]) as (kernel,):
         in_kernel = run_in_kernel(kernel, snippet, timeout)
         deadline = time.monotonic() + timeout
         result.interpreters = [
@@ -486,5 +471,4 @@ def run(
             in_kernel,
         ]
     conclude(result, *result.interpreters)
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

@@ -9,10 +9,9 @@ fails with NameError: the state was in the process, never in a file.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-from kij.kernel import Cell, Kernel, attached, ready, using
+from kij.kernel import Cell, Kernel, attached, started, timed
 
 CELL_1 = "secret = 6 * 7"
 CELL_2 = "secret * 2"
@@ -28,7 +27,7 @@ TAKEAWAY = (
 
 
 @dataclass
-class Step:
+class StateStep:
     """One cell run by one client, and what came back."""
 
     label: str
@@ -41,23 +40,24 @@ class Step:
     output: str | None  # the execute_result text, if any
     error: str | None  # "NameError: name 'secret' is not defined", if any
     elapsed_ms: float
+    restarted: bool = False  # the first cell after the kernel restarted (a new process)
 
 
 @dataclass
 class StateResult:
     kernel: str
     connection_file: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[StateStep] = field(default_factory=list)
     pid_before_restart: int | None = None
     pid_after_restart: int | None = None
     takeaway: str = TAKEAWAY
     elapsed_ms: float = 0.0
 
 
-def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) -> Step:
+def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) -> StateStep:
     cell: Cell = kernel.execute(code, timeout=timeout, user_expressions=ASK_PID)
     pid = cell.user_expressions.get("pid", {}).get("data", {}).get("text/plain")
-    return Step(
+    return StateStep(
         label=label,
         client=client,
         session=kernel.client.session.session,
@@ -69,16 +69,14 @@ def _step(label: str, client: str, kernel: Kernel, code: str, timeout: float) ->
         status=cell.status,
         output=cell.result,
         error=f"{cell.ename}: {cell.evalue}" if cell.ename else None,
-        elapsed_ms=round(cell.elapsed_ms, 1),
+        elapsed_ms=cell.elapsed_ms,
     )
 
 
-def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kernel] | None = None) -> StateResult:
-    """Run the lesson on a fresh kernel of its own — or on `kernels`, one fresh kernel
-    launched for it by kij tour and used by no other lesson, since this one restarts it."""
-    t0 = time.monotonic()
-    with using(kernels, [kernel_name]) as (kernel,):
-        ready([kernel])
+@timed
+def run(kernel_name: str = "python3", timeout: float = 30.0) -> StateResult:
+    """Run the lesson on a fresh kernel of its own (it restarts it)."""
+    with started([kernel_name]) as (kernel,):
         result = StateResult(kernel=kernel_name, connection_file=kernel.connection_file)
         steps = result.steps
         steps.append(_step("cell 1", "client A", kernel, CELL_1, timeout))
@@ -88,6 +86,6 @@ def run(kernel_name: str = "python3", timeout: float = 30.0, kernels: list[Kerne
         result.pid_before_restart = steps[0].kernel_pid
         kernel.restart()
         steps.append(_step("cell 2 again", "client A", kernel, CELL_2, timeout))
+        steps[-1].restarted = True
         result.pid_after_restart = steps[-1].kernel_pid
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

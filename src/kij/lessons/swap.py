@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from kij.errors import KernelFault, UserError
-from kij.kernel import Kernel, check_kernel_names, ready, using
+from kij.kernel import Kernel, check_kernel_names, ms_since, started, timed
 
 DEFAULT_KERNELS = ["python3", "bash"]
 
@@ -88,7 +88,7 @@ class SwapResult:
 
 def ask(kernel: Kernel, timeout: float) -> Answer:
     """The one client function: identical for every kernel, whatever its language."""
-    answer = Answer(kernel=kernel.name, pid=kernel.pid, boot_ms=round(kernel.boot_ms, 1))
+    answer = Answer(kernel=kernel.name, pid=kernel.pid, boot_ms=kernel.boot_ms)
     t0 = time.monotonic()
     info = kernel.kernel_info()
     lang = info.get("language_info", {})
@@ -104,7 +104,7 @@ def ask(kernel: Kernel, timeout: float) -> Answer:
         answer.output = (cell.stdout + (cell.result or "")).strip()
         if cell.ename:
             answer.error = f"{cell.ename}: {cell.evalue}"
-    answer.run_ms = round((time.monotonic() - t0) * 1000, 1)
+    answer.run_ms = ms_since(t0)
     return answer
 
 
@@ -127,17 +127,15 @@ def runnable(names: list[str]) -> tuple[list[str], list[Answer]]:
     return ok, skipped
 
 
-def run(names: list[str] | None = None, timeout: float = 30.0, kernels: list[Kernel] | None = None) -> SwapResult:
-    """Drive each kernel with `ask`. `kernels`, when given, are the runnable ones of
-    `names`, already launched by kij tour (which shuts them down)."""
-    t0 = time.monotonic()
+@timed
+def run(names: list[str] | None = None, timeout: float = 30.0) -> SwapResult:
+    """Boot the kernels side by side and drive each with `ask`."""
     names = list(names or DEFAULT_KERNELS)
     check_distinct(names)
     check_kernel_names(names)
     result = SwapResult()
     to_run, result.answers = runnable(names)
-    with using(kernels, to_run) as kernels:
-        ready(kernels, keep_failed=True)
+    with started(to_run, keep_failed=True) as kernels:
         for kernel in kernels:
             if kernel.boot_error:
                 result.answers.append(Answer(kernel=kernel.name, error=kernel.boot_error))
@@ -149,5 +147,4 @@ def run(names: list[str] | None = None, timeout: float = 30.0, kernels: list[Ker
     order = {n: i for i, n in enumerate(names)}
     result.answers.sort(key=lambda a: order[a.kernel])
     result.takeaway = takeaway_for(result.answers)
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

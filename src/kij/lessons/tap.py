@@ -28,7 +28,7 @@ from typing import Iterator
 
 from kij import trace
 from kij.errors import UserError
-from kij.sniffer import capture_of
+from kij.sniffer import sniffed
 from kij.tap import kernel_id, trace_dir
 
 FOLLOW_POLL = 0.1  # seconds between looks at the growing trace (tail -f)
@@ -56,7 +56,7 @@ class TraceInfo:
 
 
 def describe(path: Path) -> TraceInfo:
-    head = _head_of(path)
+    head = trace.read_head(path)
     kernel = head.get("kernel") if isinstance(head.get("kernel"), dict) else {}
     tap = head.get("tap") if isinstance(head.get("tap"), dict) else {}
     started = tap.get("started")
@@ -69,16 +69,6 @@ def describe(path: Path) -> TraceInfo:
         kernel=kernel.get("name"), started=started if isinstance(started, (int, float)) else None,
         modified=modified, live=trace.being_written(path),
     )
-
-
-def _head_of(path: Path) -> dict:
-    """The trace's head line (the first line, when it is not a record)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            item = json.loads(f.readline())
-    except (OSError, ValueError):
-        return {}
-    return item if isinstance(item, dict) and "channel" not in item else {}
 
 
 def traces() -> list[Path]:
@@ -235,27 +225,17 @@ def _follow_one(path: Path, key, scheme: str, poll: float, start: int = 0) -> It
             time.sleep(poll)
 
 
-def _event(line: str, first: bool, key, scheme: str) -> Event | None:
-    if not line.strip():
+def _event(text: str, first: bool, key, scheme: str) -> Event | None:
+    line = trace.read_line(text, first)
+    if line is None:  # blank, still being written by another process, or not ours
         return None
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError:
-        return None  # a line still being written by another process, or not ours
-    if not isinstance(item, dict):
-        return None
-    if isinstance(item.get("continued_by"), dict):
-        return Event("continued", head=item["continued_by"])
-    if "channel" not in item:
-        return Event("head", head=item) if first else None
-    try:
-        record = trace._record(item)
-    except (TypeError, ValueError):
-        return None
+    if line.kind != "record":
+        return Event(line.kind, head=line.head)  # head | continued
+    record = line.record
     if key is None:
         return Event("record", record=record)
     frames = [f.data for f in record.frames]
-    record.signature_valid = capture_of(record.channel, record.direction, 0.0, frames, key, scheme).signature_valid
+    record.signature_valid = sniffed(record.channel, record.direction, 0.0, frames, key, scheme).signature_valid
     return Event("record", record=record, checked_here=True)
 
 
@@ -346,3 +326,21 @@ def uninstall(kernel: str | None = None, prefix: str | None = None) -> list[str]
             shutil.rmtree(d)
             removed.append(str(d))
     return removed
+
+
+def check_flags(action: str | None, follow: bool, kernel: str | None, connection_file: str | None,
+                frames: bool, prefix: str | None, as_json: bool) -> None:
+    """kij tap's flags, refused before anything happens: each action takes its own."""
+    if action in ("install", "uninstall"):
+        if follow or connection_file or frames:
+            raise UserError(f"kij tap {action} takes --kernel and --prefix, not --follow")
+        if action == "install" and not kernel:
+            raise UserError("kij tap install needs --kernel NAME (the kernelspec to put behind the tap)")
+    elif action == "prune":
+        if follow or connection_file or frames or kernel or prefix:
+            raise UserError("kij tap prune takes no flags: it removes every finished trace (never a live one)")
+    elif follow:
+        if as_json:
+            raise UserError("--follow draws for people; the trace itself is the JSON (JSON lines)")
+    elif action is not None:
+        raise UserError(f"unknown action {action!r}: use install, uninstall, prune, or --follow [FILE]")

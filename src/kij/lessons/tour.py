@@ -4,12 +4,15 @@ What the learner should feel: the whole stack, layer by layer — IPython's REPL
 in the kernel process, the wire, magics, swappable kernels, which interpreter —
 each closed by its one-line takeaway.
 
-How it stays quick: every kernel the tour needs is launched up front, so later
-lessons' kernels boot in the background while earlier lessons run; each lesson is
-handed the kernels launched for it instead of starting its own. The sharing stays
-honest: every lesson gets fresh kernels of its own — nothing one lesson did (state's
-restart, frames' forged requests, magics' `%load_ext`) can leak into another — and
-the tour shuts them all down at the end, on every path. This module never prints: it
+How it stays quick: every kernel the tour needs is launched up front into a
+`kij.kernel.pool`, so later lessons' kernels boot in the background while earlier
+lessons run; each lesson is the very code `kij <lesson>` runs, and its
+`started([...])` takes the kernels launched for it from the pool instead of starting
+its own (which's second kernel was launched with the tour's decoy PATH, and the
+lesson's `decoy_python()` reuses that decoy). The sharing stays honest: every lesson
+gets fresh kernels of its own — nothing one lesson did (state's restart, frames'
+forged requests, magics' `%load_ext`) can leak into another — and the tour shuts them
+all down at the end, together, on every path. This module never prints: it
 says which kernels it is launching (`launching`), announces each lesson, hands each
 finished one to `show`, and calls `between` (e.g. "press Enter") before the next one.
 """
@@ -17,11 +20,10 @@ finished one to `show`, and calls `between` (e.g. "press Enter") before the next
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kij.kernel import Kernel, launched
+from kij.kernel import pool, timed
 from kij.lessons import frames, magics, repl_diff, state, swap, which
 
 
@@ -44,66 +46,57 @@ class TourResult:
 
 
 @dataclass
-class Step:
-    """A lesson as the tour runs it: the kernels to launch for it, up front, and how
-    to run it on them (kernels in the same order as `kernels`)."""
+class PlannedStop:
+    """A lesson as the tour runs it: the kernels its `started` will ask for, launched
+    up front into the pool, and how to run it."""
 
     command: str
     takeaway: str
     kernels: list[tuple[str, dict | None]]  # (kernelspec name, environment or None)
-    run: Callable[[list[Kernel]], object]
+    run: Callable[[], object]
 
 
-def steps(timeout: float, decoy: which.Decoy) -> list[Step]:
+def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
     swap_kernels, _ = swap.runnable(swap.DEFAULT_KERNELS)
     return [
-        Step("repl-diff", repl_diff.TAKEAWAY, [("python3", None)],
-             lambda ks: repl_diff.run(timeout=timeout, kernels=ks)),
-        Step("state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
-             lambda ks: state.run(timeout=timeout, kernels=ks)),
-        Step("frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
-             lambda ks: frames.run(timeout=timeout, kernels=ks)),
-        Step("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
-             lambda ks: magics.run(timeout=timeout, kernels=ks)),
-        Step("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels],
-             lambda ks: swap.run(timeout=timeout, kernels=ks)),
-        Step("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
-             lambda ks: which.run(timeout=timeout, kernels=ks, decoy=decoy)),
+        PlannedStop("repl-diff", repl_diff.TAKEAWAY, [("python3", None)], lambda: repl_diff.run(timeout=timeout)),
+        PlannedStop("state", state.TAKEAWAY, [("python3", None)],  # its own: it restarts it
+             lambda: state.run(timeout=timeout)),
+        PlannedStop("frames", frames.TAKEAWAY, [("python3", None)],  # its own: it forges requests
+             lambda: frames.run(timeout=timeout)),
+        PlannedStop("magics", magics.TAKEAWAY, [("python3", None)],  # fresh: no %clap yet
+             lambda: magics.run(timeout=timeout)),
+        PlannedStop("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels], lambda: swap.run(timeout=timeout)),
+        PlannedStop("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
+             lambda: which.run(timeout=timeout)),
     ]
 
 
+@timed
 def run(
-    announce: Callable[[int, int, Step], None],
+    announce: Callable[[int, int, PlannedStop], None],
     show: Callable[[Stop], None],
-    between: Callable[[Step], None] | None = None,
+    between: Callable[[PlannedStop], None] | None = None,
     timeout: float = 30.0,
-    launching: Callable[[list[Step]], None] | None = None,
+    launching: Callable[[list[PlannedStop]], None] | None = None,
 ) -> TourResult:
     """Run every lesson: `launching` once, with the plan, just before its kernels are
     launched; `announce` before each lesson (its heading), `show` after it (its view),
     `between` before the next one (workshop mode waits for Enter there)."""
-    t0 = time.monotonic()
     result = TourResult()
     with contextlib.ExitStack() as stack:  # on exit: every kernel first, then the decoy
         decoy = stack.enter_context(which.decoy_python())
         plan = steps(timeout, decoy)
-        wanted = [k for step in plan for k in step.kernels]
         if launching is not None:
             launching(plan)
-        kernels = stack.enter_context(launched([n for n, _ in wanted], [env for _, env in wanted]))
+        kernels = stack.enter_context(pool([k for step in plan for k in step.kernels]))
         result.kernels_launched = len(kernels)
-        first = 0
         for number, step in enumerate(plan, 1):
-            mine = kernels[first:first + len(step.kernels)]
-            first += len(step.kernels)
             announce(number, len(plan), step)
-            started_at = time.monotonic()
-            outcome = step.run(mine)
-            stop = Stop(number, step.command, step.takeaway, outcome,
-                        round((time.monotonic() - started_at) * 1000, 1))
+            outcome = step.run()
+            stop = Stop(number, step.command, step.takeaway, outcome, outcome.elapsed_ms)
             result.stops.append(stop)
             show(stop)
             if between is not None and number < len(plan):
                 between(plan[number])  # the next step
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

@@ -18,18 +18,18 @@ directory) — as if a venv had been activated. `sys.executable` does not move;
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
 import stat
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from kij.errors import UserError
-from kij.kernel import Kernel, check_kernel_names, ready, using
+from kij.kernel import Kernel, check_kernel_names, started, timed
 
 # Asked alongside the cell as user_expressions: evaluated inside the kernel, no cell of
 # their own.
@@ -93,15 +93,29 @@ class WhichResult:
     elapsed_ms: float = 0.0
 
 
+# The decoy of an enclosing decoy_python() block: kij tour makes one, launches the
+# lesson's second kernel with it up front, and the lesson's own block reuses it.
+_decoy: contextvars.ContextVar[Decoy | None] = contextvars.ContextVar("kij_decoy", default=None)
+
+
 @contextlib.contextmanager
 def decoy_python() -> Iterator[Decoy]:
-    """Create the decoy python3 and remove it (directory and all) afterwards."""
+    """Create the decoy python3 and remove it (directory and all) afterwards — or, inside
+    another decoy_python() block, yield that one (its block removes it)."""
+    if _decoy.get() is not None:
+        yield _decoy.get()
+        return
     with tempfile.TemporaryDirectory(prefix="kij-decoy-") as directory:
         program = Path(directory) / "python3"
         program.write_text(DECOY_SCRIPT)
         program.chmod(program.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         env = dict(os.environ, PATH=directory + os.pathsep + os.environ.get("PATH", ""))
-        yield Decoy(directory=directory, program=str(program), env=env)
+        decoy = Decoy(directory=directory, program=str(program), env=env)
+        token = _decoy.set(decoy)
+        try:
+            yield decoy
+        finally:
+            _decoy.reset(token)
 
 
 def check_python_kernel(name: str) -> None:
@@ -125,28 +139,21 @@ def ask(kernel: Kernel, label: str, path: str, timeout: float) -> Asked:
     return asked
 
 
-def run(
-    kernel_name: str = "python3",
-    timeout: float = 30.0,
-    kernels: list[Kernel] | None = None,
-    decoy: Decoy | None = None,
-) -> WhichResult:
+@timed
+def run(kernel_name: str = "python3", timeout: float = 30.0) -> WhichResult:
     """Two kernels of one kind: one with kij's environment, one with the decoy first on
-    PATH. kij tour hands in both, launched up front, and the decoy they were launched with."""
-    t0 = time.monotonic()
+    PATH (inside kij tour, the tour's decoy: its kernels were launched up front with it)."""
     check_python_kernel(kernel_name)
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec(kernel_name)
     result = WhichResult(kernel=kernel_name, spec_argv=list(spec.argv), spec_dir=spec.resource_dir,
                          kij_which_python3=shutil.which("python3"))
-    own_decoy = decoy is None
+    own_decoy = _decoy.get() is None
     with contextlib.ExitStack() as stack:  # on exit: the kernels go first, then the decoy
-        if own_decoy:
-            decoy = stack.enter_context(decoy_python())
+        decoy = stack.enter_context(decoy_python())
         result.decoy = decoy
-        kernels = stack.enter_context(using(kernels, [kernel_name] * 2, envs=[None, decoy.env]))
-        ready(kernels)
+        kernels = stack.enter_context(started([kernel_name] * 2, envs=[None, decoy.env]))
         plain, tricked = kernels
         result.launched_argv = plain.manager.format_kernel_cmd() if plain.manager else []
         result.kernels = [
@@ -158,5 +165,4 @@ def run(
     a, b = result.kernels
     result.executable_unchanged = a.executable == b.executable and a.executable is not None
     result.which_moved = a.which_python3 != b.which_python3
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result

@@ -1,15 +1,17 @@
 """A wrapper kernel: ipykernel does all the messaging, this file only says what "running code" means.
 
-The recipe from the seeds (002_…): subclass ``ipykernel.kernelbase.Kernel``, fill
-in the kernel_info attributes, implement ``do_execute`` — and optionally
-``do_complete``, ``do_inspect``, ``do_is_complete``, ``do_history`` and
-``do_shutdown``. (ipykernel 7 awaits these, so they are ``async def`` here where
-the older recipe wrote plain ``def``.) Compare it with ``native.py``: everything that file does with
-sockets and signatures, the base class does here for free.
+The recipe is "Making simple Python wrapper kernels" in jupyter_client's
+documentation (docs/wrapperkernels.rst in its repository): subclass
+``ipykernel.kernelbase.Kernel``, fill in the kernel_info attributes, implement
+``do_execute`` — and optionally ``do_complete``, ``do_inspect``,
+``do_is_complete``, ``do_history`` and ``do_shutdown``. (ipykernel 7 awaits
+these, so they are ``async def`` here where the recipe writes plain ``def``.)
+Compare it with ``native.py``: everything that file does with sockets and
+signatures, the base class does here for free.
 
 The "language" is echo:
 
-    hello          → echoed on stdout (the seed's behaviour)
+    hello          → echoed on stdout (what the recipe's own example does)
     !oops          → "oops" echoed on stderr
     =42            → "42" returned as the cell's result (Out[n])
 

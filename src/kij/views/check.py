@@ -1,32 +1,28 @@
 """Draws `kij check`: which step, each check with its evidence, and what the next step needs;
 with no step, the track itself (each step, its starter, its solution). `progress` is the
-spinner on stderr while a step's checks run."""
+spinner's words while a step's checks run (the CLI draws the spinner)."""
 
 from __future__ import annotations
 
 import os
 import textwrap
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from kij.lessons.check import STEPS, CheckResult, Step, StepList, default_script, starter_script
-from kij.views import console
+from kij.lessons.check import STEPS, CheckResult, BuildStep, StepList, default_script, starter_script
+from kij.views.parts import CHECK, ByWidth
 
 
-def render(result: CheckResult | StepList) -> None:
-    console().print(renderable(result))
+def render(result: CheckResult | StepList) -> ByWidth:
+    return ByWidth(lambda width: renderable(result, width))
 
 
-@contextmanager
-def progress(step: Step):
-    """A spinner on stderr naming the check under way; yields the callback that updates it.
-    rich draws nothing when stderr is not a terminal, so piped output and --json stay clean."""
+def checking(step: BuildStep, check: str | None = None) -> str:
+    """What the spinner says while a step's checks run: the step, and the check under way."""
     title = f"step {step.number:02d} — {step.title}"
-    with console(stderr=True).status(f"checking {title} …", spinner="dots") as status:
-        yield lambda check: status.update(f"checking {title}: {check} …")
+    return f"checking {title}: {check} …" if check else f"checking {title} …"
 
 
 def shown(path: Path) -> str:
@@ -37,19 +33,19 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def renderable(result: CheckResult | StepList) -> RenderableType:
+def renderable(result: CheckResult | StepList, width: int) -> RenderableType:
     if isinstance(result, StepList):
-        return track(result)
+        return track(result, width)
     step = result.step
     parts: list[RenderableType] = []
-    mark, style = ("✓", "green") if result.passed else ("✗", "red")
+    mark, style = CHECK[result.passed]
     verdict = "passes" if result.passed else "does not pass yet"
     parts.append(Text.assemble((f"{mark} ", style), (f"step {step.number:02d} — {step.title}", "bold"),
                                f" {verdict}"))
     parts.append(Text(f"  {shown(result.script)}", "dim"))
-    parts.extend(check_lines(result.checks))
+    parts.extend(check_lines(result.checks, width))
     if not result.passed:
-        parts.append(Text.assemble(("to pass: ", "bold"), wrapped(step.needs, len("to pass: "))))
+        parts.append(Text.assemble(("to pass: ", "bold"), wrapped(step.needs, len("to pass: "), width)))
         solution = default_script(step)
         if solution.exists() and Path(result.script).resolve() != solution.resolve():
             parts.append(Text.assemble(("stuck? ", "bold"), "the solution is ", (shown(solution), "cyan")))
@@ -60,7 +56,7 @@ def renderable(result: CheckResult | StepList) -> RenderableType:
     elif result.next_step:
         nxt = result.next_step
         parts.append(Text.assemble(("next: ", "bold"), wrapped(f"step {nxt.number:02d} — {nxt.title}: {nxt.needs}",
-                                                               len("next: "))))
+                                                               len("next: "), width)))
         parts.append(Text.assemble("  starter  ", (shown(starter_script(nxt)), "cyan")))
         parts.append(Text.assemble("  check    ", (f"kij check {nxt.number} --file mine.py", "cyan")))
     else:
@@ -68,26 +64,25 @@ def renderable(result: CheckResult | StepList) -> RenderableType:
     return Group(*parts)
 
 
-def check_lines(checks) -> list[Text]:
+def check_lines(checks, width: int) -> list[Text]:
     """One line per check: mark, name, evidence (on the next line, indented, when it would not fit)."""
-    width = max((len(check.name) for check in checks), default=0)
+    name_width = max((len(check.name) for check in checks), default=0)
     lines = []
     for check in checks:
         mark = ("  ✓ ", "green") if check.passed else ("  ✗ ", "red")
         detail_style = "dim" if check.passed else "red"
-        if 4 + width + 2 + len(check.detail) <= console().width:
-            lines.append(Text.assemble(mark, check.name.ljust(width) + "  " if check.detail else check.name,
+        if 4 + name_width + 2 + len(check.detail) <= width:
+            lines.append(Text.assemble(mark, check.name.ljust(name_width) + "  " if check.detail else check.name,
                                        (check.detail, detail_style)))
         else:
             lines.append(Text.assemble(mark, check.name))
-            lines.append(Text("      " + wrapped(check.detail, 6).replace("\n", "\n      "), detail_style))
+            lines.append(Text("      " + wrapped(check.detail, 6, width).replace("\n", "\n      "), detail_style))
     return lines
 
 
-def wrapped(text: str, first: int) -> str:
-    """text wrapped to the console's width by words, the first line `first` columns in; no trailing spaces."""
-    width = max(console().width, 40)
-    lines = textwrap.wrap(" " * first + text, width)
+def wrapped(text: str, first: int, width: int) -> str:
+    """text wrapped to width by words, the first line `first` columns in; no trailing spaces."""
+    lines = textwrap.wrap(" " * first + text, max(width, 40))
     return "\n".join(lines)[first:]
 
 
@@ -97,10 +92,9 @@ def last_traceback(lines: list[str], most: int = 12) -> list[str]:
     return (lines[starts[-1]:] if starts else lines)[-most:]
 
 
-def track(listing: StepList, width: int | None = None) -> RenderableType:
+def track(listing: StepList, width: int) -> RenderableType:
     """`kij check` with no step: the seven steps and how to work through them.
     Wrapped here (not by a table) so no line carries trailing padding."""
-    width = width or console().width
     lines = Text()
     for step in listing.steps:
         lines.append(f"{step.number:02d}  ", "bold")

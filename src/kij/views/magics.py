@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from kij.lessons.magics import EXTENSION, COMPARED, CellRun, MagicsResult
-from kij.views import console, heading, takeaway
+from kij.views.parts import ByWidth, fact_grid, heading, lines, takeaway
 
 TABLE_MIN_WIDTH = 90
 
 
 def _shown(cell: CellRun):
-    from rich.text import Text
-
     if cell.error:
         return Text(cell.error, style="red")
     if cell.clap_listed is not None:
@@ -26,44 +29,42 @@ def _shown(cell: CellRun):
     return Text(cell.output, style="bold")
 
 
-def render(result: MagicsResult) -> None:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    con = console()
-    heading(con, "kij magics", "a magic is just a registered function")
+def _table(result: MagicsResult, same: dict[str, bool]) -> Table:
+    """A wide terminal: one row per cell, the two shells side by side."""
     local, remote = result.shells
-    con.print(f"[dim]the extension: {EXTENSION} (src/kij/magics.py) — @line_magic clap, @cell_magic shout[/]\n")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("cell", style="cyan", max_width=30, overflow="fold")
+    table.add_column(f"in-process\n[dim]{local.how}[/]", overflow="fold")
+    table.add_column(f"{remote.where}\n[dim]{remote.how}[/]", overflow="fold")
+    table.add_column("same?", justify="center")
+    for a, b in zip(local.cells, remote.cells):
+        verdict = ("[green]✓[/]" if same[a.label] else "[red]✗[/]") if a.label in same else ""
+        table.add_row(Text(a.code), _shown(a), _shown(b), verdict)
+    return table
+
+
+def _blocks(result: MagicsResult, same: dict[str, bool]) -> Group:
+    """A narrow terminal: one block per cell."""
+    local, remote = result.shells
+    blocks = []
+    for a, b in zip(local.cells, remote.cells):
+        rows = [(" in-process", _shown(a)), (" kernel", _shown(b))]
+        if a.label in same:
+            rows.append(("", Text.from_markup("[green]✓ same[/]" if same[a.label] else "[red]✗ different[/]")))
+        blocks += [Text(a.code, style="cyan"), fact_grid(rows)]
+    return Group(*blocks)
+
+
+def render(result: MagicsResult) -> RenderableType:
     same = {c.label: c.equal for c in result.comparisons}
-    rows = list(zip(local.cells, remote.cells))
-    if con.width >= TABLE_MIN_WIDTH:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column("cell", style="cyan", max_width=30, overflow="fold")
-        table.add_column(f"in-process\n[dim]{local.how}[/]", overflow="fold")
-        table.add_column(f"{remote.where}\n[dim]{remote.how}[/]", overflow="fold")
-        table.add_column("same?", justify="center")
-        for a, b in rows:
-            verdict = ("[green]✓[/]" if same[a.label] else "[red]✗[/]") if a.label in same else ""
-            table.add_row(Text(a.code), _shown(a), _shown(b), verdict)
-        con.print(table)
-    else:  # narrow: one block per cell
-        for a, b in rows:
-            con.print(Text(a.code, style="cyan"))
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(style="dim", no_wrap=True)
-            grid.add_column(overflow="fold")
-            grid.add_row(" in-process", _shown(a))
-            grid.add_row(" kernel", _shown(b))
-            if a.label in same:
-                grid.add_row("", "[green]✓ same[/]" if same[a.label] else "[red]✗ different[/]")
-            con.print(grid)
+    parts = [heading("kij magics", "a magic is just a registered function"),
+             f"[dim]the extension: {EXTENSION} (src/kij/magics.py) — @line_magic clap, @cell_magic shout[/]\n",
+             ByWidth(lambda width: _table(result, same) if width >= TABLE_MIN_WIDTH else _blocks(result, same))]
     if result.all_equal:
-        con.print(f"[green]✓[/] the {len(COMPARED)} outputs that matter are equal in both shells")
+        parts.append(f"[green]✓[/] the {len(COMPARED)} outputs that matter are equal in both shells")
     else:
-        con.print("[red]✗ the two shells disagreed[/] — see the rows marked ✗")
+        parts.append("[red]✗ the two shells disagreed[/] — see the rows marked ✗")
     if result.kernel_only_magics:
         extra = ", ".join(result.kernel_only_magics)
-        con.print(Text(f"only in the kernel: {extra} — ipykernel registers magics of its own too",
-                       style="dim"))
-    takeaway(con, result.takeaway)
+        parts.append(Text(f"only in the kernel: {extra} — ipykernel registers magics of its own too", style="dim"))
+    return lines(parts + [takeaway(result.takeaway)])

@@ -6,16 +6,20 @@ transcript (IPython's spacing between prompts) are left out to keep it short."""
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+
 from kij.lessons.repl_diff import Interpreter, ReplDiffResult
-from kij.views import console, heading, side_by_side, takeaway
+from kij.views.parts import fact_grid, heading, lines, side_by_side, takeaway
 
 PANEL_MIN_WIDTH = 50  # two side by side (plain Python | IPython) from 100 columns
 
 
 def _about(who: Interpreter):
     """One dim line: the version and how the snippet got in (and the kernel's path)."""
-    from rich.text import Text
-
     about = Text(f"{who.version} · {who.fed}", style="dim", overflow="fold")
     if who.layer == "kernel":  # the kernel's own sys.executable; the others' is on top
         about.append(f"\n{who.executable or '?'}")
@@ -25,9 +29,6 @@ def _about(who: Interpreter):
 def _transcript(who: Interpreter):
     """What the process printed, its colours rendered by rich. Lines wrap in a narrow
     panel, except IPython's long "-----" rulers, which are cropped."""
-    from rich.console import Group
-    from rich.text import Text
-
     if not who.transcript.strip():
         return Text("(printed nothing)", style="dim italic")
     lines = []
@@ -46,25 +47,20 @@ def _transcript(who: Interpreter):
 
 
 def _kernel_exchange(who: Interpreter):
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
+    """Each cell sent (→) and what came back (←): stream, result, or error."""
+    rows = []
     for cell in who.cells:
         count = f"[{cell.execution_count}]"
-        grid.add_row(Text("→", style="cyan"), Text(cell.code, style="cyan"))
+        rows.append((Text("→", style="cyan"), Text(cell.code, style="cyan")))
         if cell.stdout:
-            grid.add_row(Text("← stream", style="dim"), Text(cell.stdout.rstrip()))
+            rows.append((Text("← stream", style="dim"), Text(cell.stdout.rstrip())))
         if cell.result is not None:
-            grid.add_row(Text(f"← {count}", style="green"), Text(f"execute_result {cell.result}", style="bold"))
+            rows.append((Text(f"← {count}", style="green"), Text(f"execute_result {cell.result}", style="bold")))
         elif cell.ename:
-            grid.add_row(Text(f"← {count}", style="red"),
-                         Text(f"error {cell.ename}: {cell.evalue}", style="red"))
+            rows.append((Text(f"← {count}", style="red"), Text(f"error {cell.ename}: {cell.evalue}", style="red")))
         else:
-            grid.add_row(Text(f"← {count}", style="dim"), Text("execute_reply ok, no result", style="dim"))
-    return grid
+            rows.append((Text(f"← {count}", style="dim"), Text("execute_reply ok, no result", style="dim")))
+    return fact_grid(rows, key_style="")
 
 
 def _verdict(who: Interpreter) -> str:
@@ -78,10 +74,6 @@ def _verdict(who: Interpreter) -> str:
 
 
 def _panel(who: Interpreter):
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.panel import Panel
-
     body = _kernel_exchange(who) if who.cells or not who.transcript_ansi else _transcript(who)
     return Panel(
         Group(_about(who), body),
@@ -92,43 +84,32 @@ def _panel(who: Interpreter):
 
 def _layers(result: ReplDiffResult):
     """What each layer adds (in general), and what this run showed of it."""
-    from rich.table import Table
-    from rich.text import Text
-
     names = {who.layer: who.name for who in result.interpreters}
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, style="bold")
-    grid.add_column(overflow="fold")
+    rows = []
     for note in result.notes:
         body = Text()
         body.append("adds ", style="dim")
         body.append(note.adds)
         body.append("\nseen ", style="dim")
         body.append(note.seen)
-        grid.add_row(names.get(note.layer, note.layer).split(" (")[0], body)
-    return grid
+        rows.append((names.get(note.layer, note.layer).split(" (")[0], body))
+    return fact_grid(rows, key_style="bold")
 
 
-def render(result: ReplDiffResult) -> None:
-    from rich.markup import escape
-    from rich.syntax import Syntax
-
-    con = console()
+def render(result: ReplDiffResult) -> RenderableType:
     count = len(result.interpreters)
-    heading(con, "kij repl-diff", f"one snippet, {count} interpreters")
-    con.print("[dim]the snippet:[/]")
-    con.print(Syntax(result.snippet.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True,
-                     background_color="default"))
+    parts = [heading("kij repl-diff", f"one snippet, {count} interpreters"), "[dim]the snippet:[/]",
+             Syntax(result.snippet.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True,
+                    background_color="default")]
     python = next((who.executable for who in result.interpreters if who.layer == "script"), "")
     if python:
-        con.print(f"[dim]python3 below is {escape(python)}[/]")
-    con.print()
+        parts.append(f"[dim]python3 below is {escape(python)}[/]")
+    parts.append(Text())
     panels = [_panel(who) for who in result.interpreters]
     for pair in (panels[:2], panels[2:]):  # python3 -, python3 -i | IPython, the kernel
-        side_by_side(con, pair, min_width=PANEL_MIN_WIDTH)
-    con.print(f"[dim]all {count} ran at once; whole lesson {result.elapsed_ms:.0f} ms[/]")
-    con.print("\n[bold]what each layer adds[/] [dim](seen: this run's capture)[/]")
-    con.print(_layers(result))
+        parts.append(side_by_side(pair, min_width=PANEL_MIN_WIDTH))
+    parts += [f"[dim]all {count} ran at once; whole lesson {result.elapsed_ms:.0f} ms[/]",
+              "\n[bold]what each layer adds[/] [dim](seen: this run's capture)[/]", _layers(result)]
     if result.stdin_note:
-        con.print(f"\n[dim]why on one line?[/] {escape(result.stdin_note)}")
-    takeaway(con, result.takeaway)
+        parts.append(f"\n[dim]why on one line?[/] {escape(result.stdin_note)}")
+    return lines(parts + [takeaway(result.takeaway)])

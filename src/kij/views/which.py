@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import shlex
 
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from kij.lessons.which import WhichResult
-from kij.views import console, heading, takeaway
+from kij.views.parts import ByWidth, blank, fact_grid, heading, lines, takeaway
+
+TABLE_MIN_WIDTH = 90  # below this, one block per kernel instead of two columns
 
 
-def render(result: WhichResult) -> None:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    con = console()
-    heading(con, "kij which", "which Python is my kernel?")
-
-    launch = Table.grid(padding=(0, 1))
-    launch.add_column(style="dim", no_wrap=True)
-    launch.add_column(overflow="fold")
-    launch.add_row("kernelspec", Text(f"{result.kernel}  ({result.spec_dir})"))
-    launch.add_row("its argv", Text(shlex.join(result.spec_argv), style="cyan"))
-    launch.add_row("launched as", Text(shlex.join(result.launched_argv), style="cyan"))
-    launch.add_row("kij itself", Text(f"{result.kij_executable}  (sys.prefix {result.kij_prefix})"))
-    con.print(launch)
+def _launch(result: WhichResult) -> list:
+    """How the kernel was launched: its kernelspec, the argv jupyter_client ran."""
+    parts: list = [fact_grid([
+        ("kernelspec", f"{result.kernel}  ({result.spec_dir})"),
+        ("its argv", Text(shlex.join(result.spec_argv), style="cyan")),
+        ("launched as", Text(shlex.join(result.launched_argv), style="cyan")),
+        ("kij itself", f"{result.kij_executable}  (sys.prefix {result.kij_prefix})"),
+    ])]
     if result.spec_argv[:1] == ["python"] and result.launched_argv[:1] != ["python"]:
-        con.print(Text("jupyter_client swapped the spec's bare `python` for its own sys.executable: "
-                       "the kernel's interpreter was fixed at launch, PATH had no say.", style="dim"))
-    con.print()
+        parts.append(Text("jupyter_client swapped the spec's bare `python` for its own sys.executable: "
+                          "the kernel's interpreter was fixed at launch, PATH had no say.", style="dim"))
+    return parts
 
+
+def _asked(result: WhichResult, width: int) -> RenderableType:
+    """What each kernel answered: two columns on a wide terminal, two blocks on a narrow one."""
     a, b = result.kernels
     rows = [
         ("first on PATH", a.path_first, b.path_first, False),
@@ -37,7 +39,7 @@ def render(result: WhichResult) -> None:
         ("!which python3", a.which_python3, b.which_python3, True),
         ("!python3 --version", a.python3_says, b.python3_says, False),
     ]
-    if con.width >= 90:
+    if width >= TABLE_MIN_WIDTH:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("asked inside the kernel", style="dim", no_wrap=True)
         table.add_column(f"kernel 1 — {a.label}\n[dim]PID {a.pid}[/]", overflow="fold", ratio=1)
@@ -45,21 +47,21 @@ def render(result: WhichResult) -> None:
         for name, x, y, key in rows:
             style = "bold" if key else ""
             table.add_row(name, Text(str(x), style=style), Text(str(y), style=style))
-        con.print(table)
-    else:
-        for label, asked, col in ((a.label, a, 1), (b.label, b, 2)):
-            con.print(f"[bold]kernel {col} — {label}[/] [dim](PID {asked.pid})[/]")
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(style="dim", no_wrap=True)
-            grid.add_column(overflow="fold")
-            for name, x, y, key in rows:
-                grid.add_row(" " + name, Text(str(x if col == 1 else y), style="bold" if key else ""))
-            con.print(grid)
+        return table
+    blocks = []
+    for label, asked, col in ((a.label, a, 1), (b.label, b, 2)):
+        blocks.append(Text.from_markup(f"[bold]kernel {col} — {label}[/] [dim](PID {asked.pid})[/]"))
+        blocks.append(fact_grid([(name, Text(str(x if col == 1 else y), style="bold" if key else ""))
+                                 for name, x, y, key in rows], indent=" "))
+    return Group(*blocks)
 
+
+def render(result: WhichResult) -> RenderableType:
     same = "[green]unchanged[/]" if result.executable_unchanged else "[red]changed[/]"
     moved = "[yellow]moved[/]" if result.which_moved else "[dim]did not move[/]"
-    con.print(f"\nsys.executable {same}; `which python3` {moved}")
+    parts = [heading("kij which", "which Python is my kernel?"), *_launch(result), blank(),
+             ByWidth(lambda width: _asked(result, width)),
+             f"\nsys.executable {same}; `which python3` {moved}"]
     if result.decoy_removed:
-        con.print(f"[dim]the decoy {result.decoy.program} has been removed again[/]")
-    takeaway(con, result.takeaway)
-    con.print(Text.assemble(("Rule: ", "bold"), result.rule))
+        parts.append(f"[dim]the decoy {result.decoy.program} has been removed again[/]")
+    return lines(parts + [takeaway(result.takeaway), Text.assemble(("Rule: ", "bold"), result.rule)])
