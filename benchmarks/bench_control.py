@@ -20,7 +20,7 @@ import argparse
 import statistics
 
 from kij.kernel import started
-from kij.lessons.control import execute_content, idle_of, reply_to, request_with_header, wait
+from kij.lessons.control import answered, ask, execute_content, until
 from kij.sniffer import Sniffer
 
 SLEEP_CELL = "import time\nprint('sleeping', flush=True)\ntime.sleep(1)"
@@ -29,17 +29,16 @@ SLEEP_CELL = "import time\nprint('sleeping', flush=True)\ntime.sleep(1)"
 def round_trip(sn, kernel, send) -> float:
     """ms from a request leaving kij to its reply arriving (both times from the capture)."""
     req = send()
-    reply = wait(sn, kernel, reply_to(req), f"{req.msg_type} reply")
-    wait(sn, kernel, idle_of(req), "status idle")
+    reply = answered(sn, kernel, req).reply  # and its status idle
     return (reply.t - req.t) * 1000
 
 
 def while_busy(sn, kernel, send) -> float:
     """round_trip of send() while a cell sleeps on the main shell; then let the cell end."""
     cell = sn.request("shell", "execute_request", execute_content(SLEEP_CELL))
-    wait(sn, kernel, lambda c: c.msg_type == "stream" and c.parent_id == cell.msg_id, "the cell's output")
+    until(sn, kernel, cell, "the cell's output", lambda c: c.msg_type == "stream" and c.parent_id == cell.msg_id)
     ms = round_trip(sn, kernel, send)
-    wait(sn, kernel, idle_of(cell), "the sleeping cell's status idle")
+    answered(sn, kernel, cell)
     return ms
 
 
@@ -49,14 +48,13 @@ def main() -> None:
     args = parser.parse_args()
     with started(["python3"]) as (kernel,), Sniffer(kernel.connection_info) as sn:
         sn.wait_for_iopub()
-        created = sn.request("control", "create_subshell_request", {})
-        subshell_id = wait(sn, kernel, reply_to(created), "create_subshell_reply").content["subshell_id"]
+        subshell_id = ask(sn, kernel, "control", "create_subshell_request", {})[1].reply.content["subshell_id"]
 
         def control():
             return sn.request("control", "kernel_info_request", {})
 
         def subshell():
-            return request_with_header(sn, "shell", "execute_request", execute_content("6 * 7"), subshell_id=subshell_id)
+            return sn.request("shell", "execute_request", execute_content("6 * 7"), header={"subshell_id": subshell_id})
 
         figures: dict[str, list[float]] = {k: [] for k in ("control idle", "control busy",
                                                              "subshell idle", "subshell busy")}
@@ -66,8 +64,7 @@ def main() -> None:
             figures["control busy"].append(while_busy(sn, kernel, control))
             figures["subshell idle"].append(round_trip(sn, kernel, subshell))
             figures["subshell busy"].append(while_busy(sn, kernel, subshell))
-        deleted = sn.request("control", "delete_subshell_request", {"subshell_id": subshell_id})
-        wait(sn, kernel, reply_to(deleted), "delete_subshell_reply")
+        ask(sn, kernel, "control", "delete_subshell_request", {"subshell_id": subshell_id})
     med = {k: statistics.median(v) for k, v in figures.items()}
     print(f"python3 kernel, {args.repeat} rounds, medians (a busy main shell sleeps 1 s):")
     for what in ("control", "subshell"):

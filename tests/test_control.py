@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from jupyter_kernel_test.msgspec_v5 import schema_fragments, validate_message
@@ -205,6 +206,47 @@ def test_nothing_left_behind(result):
     assert not Path(result.debugger.source_path).parent.exists()  # ipykernel's dumped cells
 
 
+# --- kij.kernel.await_reply's earlier= and stop_on=, which the lesson waits with -------
+
+
+def msg(msg_type: str, parent: str, channel: str = "iopub", **content) -> SimpleNamespace:
+    """A message as await_reply reads one: plain data, no socket behind it."""
+    return SimpleNamespace(msg_type=msg_type, parent_id=parent, channel=channel, content=content)
+
+
+def test_await_reply_counts_what_arrived_while_kij_waited_for_another_request():
+    from kij.kernel import await_reply
+
+    earlier = [msg("status", "a", execution_state="busy"), msg("kernel_info_reply", "a", "control"),
+               msg("status", "a", execution_state="idle")]
+    got = await_reply(lambda ms: [], "a", "kernel_info_reply", 0.05, "control", earlier=earlier)
+    assert got.reply is earlier[1] and got.busy and got.idle
+
+
+def test_await_reply_with_stop_on_waits_for_that_message_not_the_reply():
+    from kij.kernel import await_reply
+
+    arriving = [[msg("execute_reply", "c", "shell"), msg("status", "c", execution_state="idle")],
+                [msg("debug_event", "other", event="stopped")], []]
+    stopped = lambda m: m.msg_type == "debug_event" and m.content.get("event") == "stopped"  # noqa: E731
+    got = await_reply(lambda ms: arriving.pop(0), "c", "execute_reply", 5.0, stop_on=stopped)
+    assert got.stopped_on is not None and got.stopped_on.parent_id == "other" and arriving == [[]]
+    never = await_reply(lambda ms: [], "c", "execute_reply", 0.05, stop_on=stopped,
+                        earlier=[msg("execute_reply", "c", "shell"), msg("status", "c", execution_state="idle")])
+    assert never.stopped_on is None and never.reply is not None
+
+
+def test_the_topic_kij_subscribed_with_sniffer_subscribe_was_welcomed(result):
+    topics = [w.subscription for w in result.versions.welcomes]
+    assert any(t.startswith("kij-") for t in topics), topics
+
+
+def test_the_second_kernels_times_count_from_the_first_sniffers_opening(result):
+    first = [r.t_ms for r in records(result, "interrupt-signal")]
+    second = [r.t_ms for r in records(result, "interrupt-message")]
+    assert second and min(second) > max(first)  # Sniffer.opened_at lines the two sniffers up
+
+
 # --- the view, the trace ------------------------------------------------------------
 
 
@@ -219,6 +261,17 @@ def test_view_at_width(result, width):
         for sentence in part.says:  # wrapped at spaces: no word cut in two
             assert " ".join(sentence.split()) in flowing, sentence
     assert "kernel_info_request" in text and "debug_event" in text and "↳#" in text
+    assert "create_subshell_reply" in text
+    if width >= 80:  # at 60 these lines are cut with … before it
+        assert "6 * 7 · subshell_id " in text  # parts.summary reads the header
+        assert "welcomes the subscription 'kij-" in text  # the topic kij subscribed to
+
+
+def test_view_folds_debugpys_runs_of_identical_events(result):
+    con = Console(record=True, width=100, color_system=None)
+    con.print(view.render(result))
+    folded = [line for line in con.export_text().splitlines() if "debug_event" in line and " ×" in line]
+    assert folded, "debugpy sends runs of identical module/thread events; they fold into one line"
 
 
 def test_saved_capture_loads_in_kij_frames(result, tmp_path):

@@ -47,7 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 from kij.errors import KernelDied, KernelFault, KernelTimeout, Terminated, UserError
 
@@ -127,6 +127,7 @@ class Exchange:
     idle: bool = False
     welcomed: bool = False  # an iopub_welcome arrived (a new subscriber's proof, on kernels that send it)
     messages: list = field(default_factory=list)
+    stopped_on: object | None = None  # the message that ended the wait early (await_reply's stop_on)
     elapsed_ms: float = 0.0
 
     @property
@@ -155,6 +156,8 @@ def await_reply(
     watchdog: Callable[[], None] | None = None,
     on_message: Callable[[object], None] | None = None,
     welcomed: bool = False,
+    earlier: Iterable = (),
+    stop_on: Callable[[object], bool] | None = None,
 ) -> Exchange:
     """Wait for the reply to request_id on reply_channel and (need_idle) its `status: idle`
     on iopub — kij's one send-and-wait, after the caller has sent the request.
@@ -164,22 +167,35 @@ def await_reply(
     gather output, or answer an input_request). With accept_welcome, an iopub_welcome
     and no busy counts as idle (see Exchange.iopub_live). On timeout the Exchange comes
     back incomplete: `exchange.missing()` says what never came. `welcomed` carries a
-    welcome seen while waiting for an earlier request.
+    welcome seen while waiting for an earlier request; `earlier` holds messages that
+    arrived before this call (while waiting for another request) and count as if they
+    arrived now. With stop_on, the wait is instead for the first message — for this
+    request or not, e.g. the stream that proves a cell is running — that it accepts
+    (`exchange.stopped_on`, None if none came within the timeout).
     """
     exchange = Exchange(request_id=request_id, reply_type=reply_type, welcomed=welcomed)
     t0 = time.monotonic()
     deadline = t0 + timeout
 
+    def take(msg) -> None:
+        _note(exchange, msg, reply_channel, on_message)
+        if stop_on is not None and exchange.stopped_on is None and stop_on(msg):
+            exchange.stopped_on = msg
+
     def done() -> bool:
         live = exchange.iopub_live if accept_welcome else exchange.idle
+        if stop_on is not None:
+            return exchange.stopped_on is not None
         return exchange.reply is not None and (live or not need_idle)
 
+    for msg in earlier:
+        take(msg)
     while not done() and time.monotonic() < deadline:
         if watchdog is not None:
             watchdog()
         left_ms = max(1, int((deadline - time.monotonic()) * 1000))
         for msg in poll(min(POLL_MS, left_ms)):
-            _note(exchange, msg, reply_channel, on_message)
+            take(msg)
     exchange.elapsed_ms = ms_since(t0)
     return exchange
 

@@ -140,6 +140,18 @@ class Sniffer:
             self.sockets[channel] = sock
         self._t0 = time.monotonic()
 
+    @property
+    def opened_at(self) -> float:
+        """When the sockets opened (a time.monotonic() reading): each Sniffed's `t` counts from it."""
+        return self._t0
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe kij's iopub socket to one more topic (it starts subscribed to every
+        topic, ''). A kernel whose iopub is an XPUB sees each new subscription."""
+        import zmq
+
+        self.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())
+
     def deliver_before_closing(self, channel: str, seconds: float = 2.0) -> None:
         """Let close() wait up to `seconds` for messages still queued on channel to
         reach the kernel (by default close() drops them at once)."""
@@ -167,12 +179,13 @@ class Sniffer:
         self.sockets[channel].send_multipart(frames)
         return self._record(channel, "to_kernel", frames)
 
-    def request(self, channel: str, msg_type: str, content: dict,
-                parent_header: dict | None = None, metadata: dict | None = None) -> Sniffed:
-        """Build a message with kij.wire, sign it with the connection key, send it."""
+    def request(self, channel: str, msg_type: str, content: dict, parent_header: dict | None = None,
+                metadata: dict | None = None, header: dict | None = None) -> Sniffed:
+        """Build a message with kij.wire, sign it with the connection key, send it.
+        `header` adds fields to its header (e.g. {"subshell_id": ...})."""
         msg = wire.build(msg_type, content, key=self.key, session=self.session,
                          parent_header=parent_header, metadata=metadata,
-                         scheme=self.scheme, username=self.username)
+                         scheme=self.scheme, username=self.username, header=header)
         return self.send(channel, msg.frames)
 
     # -- receiving --
@@ -199,6 +212,15 @@ class Sniffer:
         request = self.request(channel, msg_type, content)
         reply_type = msg_type.replace("_request", "_reply")
         return request, await_reply(self.poll, request.msg_id, reply_type, timeout, channel, **options)
+
+    def answer(self, request: Sniffed, timeout: float, **options):
+        """The Exchange for a request sent earlier on this sniffer: what already arrived
+        for it counts, then `kij.kernel.await_reply` waits for the rest (its options pass
+        through). Lets several requests be in flight at once and be waited for in any order."""
+        reply_type = request.msg_type.replace("_request", "_reply")
+        since = next(i for i, c in enumerate(self.capture) if c is request)
+        return await_reply(self.poll, request.msg_id, reply_type, timeout, request.channel,
+                           earlier=self.capture[since + 1:], **options)
 
     def wait_for_iopub(self, timeout: float = 10.0) -> Sniffed:
         """Ask kernel_info on control until our SUB socket is provably subscribed.

@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +38,8 @@ from typing import Callable, Iterator
 
 from kij import trace, wire
 from kij.errors import KernelFault
-from kij.kernel import Kernel, started
-from kij.sniffer import Captured, Sniffer
+from kij.kernel import Exchange, Kernel, started, timed
+from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Act, Capture, KernelFacts
 
 SLEEP_S = 3  # the busy cell's length: long enough to see the queue, short enough to wait for
@@ -127,7 +126,7 @@ class Welcome:
     parent_empty: bool
 
 
-def _welcome(c: Captured) -> Welcome:
+def _welcome(c: Sniffed) -> Welcome:
     roles = trace.frame_roles("iopub", c.frames, c.direction)
     return Welcome(subscription=c.content.get("subscription", ""), frames=len(c.frames), first_role=roles[0],
                    first_frame=c.frames[0].decode("utf-8", "replace"), parent_empty=c.message.parent_header == {})
@@ -188,7 +187,7 @@ class Recorder:
         self.sniffers.append(sn)
         self._seen[id(sn)] = 0
         if self._t0 is None:
-            self._t0 = sn._t0
+            self._t0 = sn.opened_at
 
     def begin(self, part: Part) -> Act:
         self.flush()
@@ -199,7 +198,7 @@ class Recorder:
 
     def flush(self) -> None:
         for sn in self.sniffers:
-            shift = sn._t0 - (self._t0 or sn._t0)
+            shift = sn.opened_at - (self._t0 or sn.opened_at)
             for c in sn.capture[self._seen[id(sn)]:]:
                 rec = trace.record_of(c, len(self.capture.messages), self.act)
                 rec.t_ms = round((c.t + shift) * 1000, 3)
@@ -207,7 +206,7 @@ class Recorder:
             self._seen[id(sn)] = len(sn.capture)
 
 
-# --- talking: one request, and waiting for what answers it --------------------------
+# --- talking: requests, and what answers them ----------------------------------------
 
 
 def execute_content(code: str) -> dict:
@@ -215,55 +214,29 @@ def execute_content(code: str) -> dict:
             "allow_stdin": False, "stop_on_error": True}
 
 
-def reply_to(req: Captured) -> Callable[[Captured], bool]:
-    """The reply to req, on the channel req went out on."""
-    return lambda c: c.channel == req.channel and c.parent_id == req.msg_id and c.msg_type.endswith("_reply")
+def answered(sn: Sniffer, kernel: Kernel, req: Sniffed, timeout: float = WAIT) -> Exchange:
+    """The reply to req and its status idle (`Sniffer.answer`, so they may already have
+    arrived while kij waited for something else) — or KernelFault, saying what never came."""
+    ex = sn.answer(req, timeout, watchdog=lambda: kernel.check_alive(LISTENING))
+    if ex.reply is None or not ex.idle:
+        raise KernelFault(f"the {kernel.name} kernel sent {ex.missing()} for kij's {req.msg_type} "
+                          f"within {timeout:g} s")
+    return ex
 
 
-def idle_of(req: Captured) -> Callable[[Captured], bool]:
-    """The status idle that ends the kernel's handling of req (on iopub)."""
-    return lambda c: c.msg_type == "status" and c.parent_id == req.msg_id and c.content.get("execution_state") == "idle"
+def ask(sn: Sniffer, kernel: Kernel, channel: str, msg_type: str, content: dict) -> tuple[Sniffed, Exchange]:
+    """Send a request and wait for its reply and status idle (see `answered`)."""
+    req = sn.request(channel, msg_type, content)
+    return req, answered(sn, kernel, req)
 
 
-def wait(sn: Sniffer, kernel: Kernel, predicate: Callable[[Captured], bool], what: str,
-         timeout: float = WAIT) -> Captured:
-    """The first message matching predicate (already captured, or arriving within
-    timeout) — or KernelFault, saying what never came."""
-    got = seen(sn, predicate) or sn.recv_until(predicate, timeout)
-    if got is None:
-        kernel.check_alive(f"while kij waited for {what}")
-        raise KernelFault(f"the {kernel.name} kernel sent no {what} within {timeout:g} s")
-    return got
-
-
-def seen(sn: Sniffer, predicate: Callable[[Captured], bool]) -> Captured | None:
-    """The first message already captured that matches predicate."""
-    return next((c for c in sn.capture if predicate(c)), None)
-
-
-def wait_all(sn: Sniffer, kernel: Kernel, predicates: dict[str, Callable[[Captured], bool]],
-             timeout: float = WAIT) -> dict[str, Captured]:
-    """Wait until each predicate has matched some captured message (in any order)."""
-    found = {name: seen(sn, p) for name, p in predicates.items()}
-    deadline = time.monotonic() + timeout
-    while not all(found.values()):
-        missing = [n for n, c in found.items() if c is None]
-        got = sn.recv_until(lambda c: any(predicates[n](c) for n in missing), deadline - time.monotonic())
-        if got is None:
-            kernel.check_alive(f"while kij waited for {', '.join(missing)}")
-            raise KernelFault(f"the {kernel.name} kernel sent no {', '.join(missing)} within {timeout:g} s")
-        for n in missing:
-            if predicates[n](got):
-                found[n] = got
-    return found
-
-
-def request_with_header(sn: Sniffer, channel: str, msg_type: str, content: dict, **header) -> Captured:
-    """A signed request whose header carries extra fields (JEP 91's subshell_id):
-    wire.build has no place for them, so the header is built and signed here with kij.wire."""
-    fields = {**wire.new_header(msg_type, sn.session, sn.username), **header}
-    parts = [wire.pack(fields), wire.pack({}), wire.pack({}), wire.pack(content)]
-    return sn.send(channel, [wire.DELIMITER, wire.sign(sn.key, parts, sn.scheme), *parts])
+def until(sn: Sniffer, kernel: Kernel, req: Sniffed, what: str, accept: Callable[[Sniffed], bool]) -> Sniffed:
+    """The first message since req that accept takes (e.g. the cell's first output) —
+    or KernelFault, saying what never came."""
+    ex = sn.answer(req, WAIT, watchdog=lambda: kernel.check_alive(LISTENING), stop_on=accept)
+    if ex.stopped_on is None:
+        raise KernelFault(f"the {kernel.name} kernel sent no {what} within {WAIT:g} s")
+    return ex.stopped_on
 
 
 def iopub_live(sn: Sniffer, kernel: Kernel) -> dict:
@@ -273,9 +246,8 @@ def iopub_live(sn: Sniffer, kernel: Kernel) -> dict:
     earlier asks has arrived by then (or went out before kij subscribed, to no one).
     Returns kernel_info_reply's content."""
     sn.wait_for_iopub()
-    probe = sn.request("control", "kernel_info_request", {})
-    found = wait_all(sn, kernel, {"kernel_info_reply": reply_to(probe), "status idle": idle_of(probe)})
-    return found["kernel_info_reply"].content
+    _, ex = ask(sn, kernel, "control", "kernel_info_request", {})
+    return ex.reply.content
 
 
 @contextlib.contextmanager
@@ -288,27 +260,38 @@ def settled(sn: Sniffer, kernel: Kernel) -> Iterator[None]:
     yield
     busy = {c.parent_id for c in sn.capture[start:]
             if c.msg_type == "status" and c.content.get("execution_state") == "busy"}
-    sent = [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.msg_id in busy]
-    wait_all(sn, kernel, {f"status idle for {c.msg_type} {c.msg_id[:8]}": idle_of(c) for c in sent})
+    for req in [c for c in sn.capture[start:] if c.direction == "to_kernel" and c.msg_id in busy]:
+        answered(sn, kernel, req)
 
 
-def _ms(a: Captured, b: Captured) -> float:
+def _verdict(part: Part, held: bool, said: str, otherwise: str) -> None:
+    """One sentence on what this run showed; a part whose claim did not hold is not ok."""
+    part.says.append(said if held else otherwise)
+    part.ok = part.ok and held
+
+
+def _of(ex: Exchange, msg_type: str) -> Sniffed | None:
+    """The first message of that type among what answered a request."""
+    return next((c for c in ex.messages if c.msg_type == msg_type), None)
+
+
+def _ms(a: Sniffed, b: Sniffed) -> float:
     return round((b.t - a.t) * 1000, 1)
 
 
-def _index(sn: Sniffer, c: Captured) -> int:
+def _index(sn: Sniffer, c: Sniffed) -> int:
     return next(i for i, x in enumerate(sn.capture) if x is c)
 
 
-def _before(sn: Sniffer, a: Captured, b: Captured) -> bool:
+def _before(sn: Sniffer, a: Sniffed, b: Sniffed) -> bool:
     """a arrived before b (by their place in the capture, not by a clock)."""
     return _index(sn, a) < _index(sn, b)
 
 
-def _running(sn: Sniffer, kernel: Kernel, req: Captured) -> Captured:
+def _running(sn: Sniffer, kernel: Kernel, req: Sniffed) -> Sniffed:
     """The cell's first stream output: proof its code is running (not just queued)."""
-    return wait(sn, kernel, lambda c: c.msg_type == "stream" and c.parent_id == req.msg_id,
-                "output from the cell (proof it is running)")
+    return until(sn, kernel, req, "output from the cell (proof it is running)",
+                 lambda c: c.msg_type == "stream" and c.parent_id == req.msg_id)
 
 
 # --- part 1: shell is a queue, control is not ---------------------------------------
@@ -322,8 +305,8 @@ def queue(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> 
     _running(sn, kernel, cell)
     on_shell = sn.request("shell", "kernel_info_request", {})
     on_control = sn.request("control", "kernel_info_request", {})
-    got = wait_all(sn, kernel, {"cell": reply_to(cell), "shell": reply_to(on_shell),
-                                "control": reply_to(on_control), "idle": idle_of(on_shell)}, WAIT + SLEEP_S)
+    got = {name: answered(sn, kernel, req, WAIT + SLEEP_S).reply
+           for name, req in (("control", on_control), ("cell", cell), ("shell", on_shell))}
     q = result.queue
     q.shell_wait_ms = _ms(on_shell, got["shell"])
     q.control_wait_ms = _ms(on_control, got["control"])
@@ -332,20 +315,14 @@ def queue(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> 
     q.shell_after_cell = _before(sn, got["cell"], got["shell"])
     part.says.append(f"A cell sleeping {SLEEP_S} s was running (its first output had arrived) when kij "
                      "sent kernel_info_request twice: on shell, then on control.")
-    if q.shell_after_cell:
-        part.says.append(f"On shell the reply took {q.shell_wait_ms:.0f} ms: it came only after the cell's "
-                         "execute_reply — it waited in shell's queue behind the cell.")
-    else:
-        part.ok = False
-        part.says.append(f"On shell the reply took {q.shell_wait_ms:.0f} ms and came before the cell's "
-                         "execute_reply: this kernel did not queue it behind the cell.")
-    if q.control_before_cell:
-        part.says.append(f"On control the reply took {q.control_wait_ms:.1f} ms: answered while the cell "
-                         "was still sleeping, before its execute_reply.")
-    else:
-        part.ok = False
-        part.says.append(f"On control the reply took {q.control_wait_ms:.1f} ms and came after the cell's "
-                         "execute_reply: this run does not show control overtaking shell.")
+    shell = f"On shell the reply took {q.shell_wait_ms:.0f} ms"
+    _verdict(part, q.shell_after_cell,
+             f"{shell}: it came only after the cell's execute_reply — it waited in shell's queue behind the cell.",
+             f"{shell} and came before the cell's execute_reply: this kernel did not queue it behind the cell.")
+    control = f"On control the reply took {q.control_wait_ms:.1f} ms"
+    _verdict(part, q.control_before_cell,
+             f"{control}: answered while the cell was still sleeping, before its execute_reply.",
+             f"{control} and came after the cell's execute_reply: this run does not show control overtaking shell.")
     part.says.append("Why control exists: the requests that must work while a cell runs — interrupt, "
                      "shutdown, debug, subshell management — get a socket of their own (ipykernel runs it "
                      "in its own thread), so they never wait behind the cell.")
@@ -365,9 +342,9 @@ def interrupt_by_signal(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Cont
     _running(sn, kernel, cell)
     kernel.interrupt()  # jupyter_client reads interrupt_mode from the kernelspec: SIGINT
     facts.sent = [f"SIGINT to PID {kernel.pid}"]
-    reply = wait(sn, kernel, reply_to(cell), "execute_reply after the interrupt")
-    wait(sn, kernel, idle_of(cell), "status idle after the interrupt")
-    _interrupted(part, facts, reply, sn, cell)
+    done = answered(sn, kernel, cell)
+    reply = done.reply
+    _interrupted(part, facts, done)
     part.says.insert(0, f"kij asked jupyter_client to interrupt; this kernelspec's interrupt_mode is "
                         f"\"{mode}\", so it sent SIGINT to the kernel's process (PID {kernel.pid}). "
                         "Nothing of it travels on the wire: the capture holds no message from kij between "
@@ -391,20 +368,20 @@ def interrupt_by_message(sn: Sniffer, kernel: Kernel, rec: Recorder, result: Con
     _running(sn, kernel, cell)
     req = sn.request("control", "interrupt_request", {})
     facts.sent = ["interrupt_request on control"]
-    got = wait_all(sn, kernel, {"interrupt": reply_to(req), "cell": reply_to(cell), "idle": idle_of(cell)})
-    facts.interrupt_reply = got["interrupt"].content.get("status")
+    facts.interrupt_reply = answered(sn, kernel, req).reply.content.get("status")
+    done = answered(sn, kernel, cell)
     part.says.append(f"This kernelspec says interrupt_mode \"{mode}\": a frontend interrupts it with an "
                      f"interrupt_request on control, as kij did; interrupt_reply said "
                      f"\"{facts.interrupt_reply}\". (In ipykernel's source the handler then sends SIGINT to "
                      "its own process: the same KeyboardInterrupt, raised from inside.)")
-    _interrupted(part, facts, got["cell"], sn, cell)
+    _interrupted(part, facts, done)
 
 
-def _interrupted(part: Part, facts: Interrupt, reply: Captured, sn: Sniffer, cell: Captured) -> None:
+def _interrupted(part: Part, facts: Interrupt, done: Exchange) -> None:
     """What came back for the interrupted cell: its error on iopub and its execute_reply."""
-    facts.reply_status = reply.content.get("status")
-    facts.ename = reply.content.get("ename")
-    error = seen(sn, lambda c: c.msg_type == "error" and c.parent_id == cell.msg_id)
+    facts.reply_status = done.reply.content.get("status")
+    facts.ename = done.reply.content.get("ename")
+    error = _of(done, "error")
     if facts.ename == "KeyboardInterrupt":
         where = " (and as an error message on iopub)" if error else ""
         part.says.append(f"The cell's execute_reply says status \"{facts.reply_status}\", ename "
@@ -430,26 +407,23 @@ def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
                          "no \"kernel subshells\", so kij does not try them.")
         return
     part.says.append("kernel_info_reply lists \"kernel subshells\" in supported_features.")
-    created = sn.request("control", "create_subshell_request", {})
-    s.subshell_id = wait(sn, kernel, reply_to(created), "create_subshell_reply").content.get("subshell_id")
+    _, created = ask(sn, kernel, "control", "create_subshell_request", {})
+    s.subshell_id = created.reply.content.get("subshell_id")
     main = sn.request("shell", "execute_request", execute_content(SLEEP_CELL))
     _running(sn, kernel, main)
-    sub = request_with_header(sn, "shell", "execute_request", execute_content(SUBSHELL_CELL), subshell_id=s.subshell_id)
-    got = wait_all(sn, kernel, {"sub": reply_to(sub), "main": reply_to(main), "sub_idle": idle_of(sub),
-                                "main_idle": idle_of(main)}, WAIT + SLEEP_S)
-    result_msg = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == sub.msg_id)
+    sub = sn.request("shell", "execute_request", execute_content(SUBSHELL_CELL), header={"subshell_id": s.subshell_id})
+    sub_done = answered(sn, kernel, sub, WAIT + SLEEP_S)
+    got = {"sub": sub_done.reply, "main": answered(sn, kernel, main, WAIT + SLEEP_S).reply}
+    result_msg = _of(sub_done, "execute_result")
     s.subshell_result = result_msg.content.get("data", {}).get("text/plain") if result_msg else None
     s.round_trip_ms = _ms(sub, got["sub"])
     s.before_main = _before(sn, got["sub"], got["main"])
     s.reply_header_has_subshell_id = "subshell_id" in got["sub"].message.header
     s.matched_by_parent = got["sub"].parent_id == sub.msg_id
-    listed = sn.request("control", "list_subshell_request", {})
-    s.listed = wait(sn, kernel, reply_to(listed), "list_subshell_reply").content.get("subshell_id", [])
-    deleted = sn.request("control", "delete_subshell_request", {"subshell_id": s.subshell_id})
-    wait(sn, kernel, reply_to(deleted), "delete_subshell_reply")
-    listed = sn.request("control", "list_subshell_request", {})
-    s.listed_after_delete = wait(sn, kernel, reply_to(listed), "list_subshell_reply").content.get("subshell_id", [])
-    wait(sn, kernel, idle_of(listed), "status idle")
+    s.listed = ask(sn, kernel, "control", "list_subshell_request", {})[1].reply.content.get("subshell_id", [])
+    ask(sn, kernel, "control", "delete_subshell_request", {"subshell_id": s.subshell_id})
+    listed = ask(sn, kernel, "control", "list_subshell_request", {})[1]
+    s.listed_after_delete = listed.reply.content.get("subshell_id", [])
     part.says.append(f"create_subshell_request on control → subshell_id {s.subshell_id}.")
     if s.before_main:
         part.says.append(f"While the main shell slept {SLEEP_S} s, an execute_request ({SUBSHELL_CELL}) whose "
@@ -481,15 +455,15 @@ class Dap:
     def __init__(self, sn: Sniffer, kernel: Kernel, facts: Debugger):
         self.sn, self.kernel, self.facts = sn, kernel, facts
         self.seq = 0
-        self.replies: list[Captured] = []
+        self.replies: list[Sniffed] = []
+        self.sent: dict[int, Sniffed] = {}  # seq → the debug_request that carried it
 
     def __call__(self, command: str, arguments: dict | None = None, timeout: float = WAIT) -> dict:
         self.seq += 1
         req = self.sn.request("control", "debug_request", {
             "type": "request", "seq": self.seq, "command": command, "arguments": arguments or {}})
-        found = wait_all(self.sn, self.kernel, {f"debug_reply to {command}": reply_to(req),
-                                                f"status idle after {command}": idle_of(req)}, timeout)
-        reply = found[f"debug_reply to {command}"]
+        self.sent[self.seq] = req
+        reply = answered(self.sn, self.kernel, req, timeout).reply
         self.replies.append(reply)
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
@@ -517,8 +491,8 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
                                "sourceModified": False})
         dap("configurationDone")
         cell = sn.request("shell", "execute_request", execute_content(DEBUG_CELL))
-        stopped = wait(sn, kernel, lambda c: c.msg_type == "debug_event"
-                       and c.content.get("event") == "stopped", 'debug_event "stopped"')
+        stopped = until(sn, kernel, cell, 'debug_event "stopped"',
+                        lambda c: c.msg_type == "debug_event" and c.content.get("event") == "stopped")
         stopped_thread = stopped.content.get("body", {}).get("threadId")
         d.stopped_reason = stopped.content.get("body", {}).get("reason")
         frames = dap("stackTrace", {"threadId": stopped_thread}).get("stackFrames", [])
@@ -528,25 +502,21 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
         local = next((s for s in scopes if s.get("name") == "Locals"), scopes[0] if scopes else {})
         found = dap("variables", {"variablesReference": local.get("variablesReference")}).get("variables", [])
         d.variables = {v["name"]: v.get("value", "") for v in found if not v["name"].startswith("(")}
-        d.answered_while_blocked = seen(sn, reply_to(cell)) is None
+        last_answer = dap.replies[-1]  # variables' debug_reply
         cont = dap.seq + 1
         dap("continue", {"threadId": stopped_thread})
         stopped_thread = None
-        reply = wait(sn, kernel, reply_to(cell), "execute_reply after continue")
-        wait(sn, kernel, idle_of(cell), "status idle after continue")
-        out = seen(sn, lambda c: c.msg_type == "execute_result" and c.parent_id == cell.msg_id)
+        done = answered(sn, kernel, cell)
+        reply = done.reply
+        d.answered_while_blocked = _before(sn, last_answer, reply)
+        out = _of(done, "execute_result")
         d.result = out.content.get("data", {}).get("text/plain") if out else None
-        d.stopped_before_continue = _before(sn, stopped, _sent_dap(sn, cont)) and _before(sn, stopped, reply)
+        d.stopped_before_continue = _before(sn, stopped, dap.sent[cont]) and _before(sn, stopped, reply)
     except BaseException:
         _end_session(dap, attached, stopped_thread, END_WAIT)
         raise
     _end_session(dap, attached, stopped_thread, WAIT)
     _debugger_says(part, d)
-
-
-def _sent_dap(sn: Sniffer, seq: int) -> Captured:
-    return seen(sn, lambda c: c.direction == "to_kernel" and c.msg_type == "debug_request"
-                and c.content.get("seq") == seq)
 
 
 def _end_session(dap: Dap, attached: bool, stopped_thread, timeout: float) -> None:
@@ -593,16 +563,15 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
             kernelspec_protocol: str | None) -> dict:
     """kij's sockets connect: kernel_info on control until iopub is live, and the
     kernel's iopub_welcome for each new subscription. Returns kernel_info."""
-    import zmq
-
     part = Part("connect", "kij connects: kernel_info on control, iopub_welcome")
     result.parts.append(part)
     rec.begin(part)
     topic = f"kij-{sn.session[:8]}"
-    sn.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())  # a topic no one else has asked for
+    sn.subscribe(topic)  # a topic no one else has asked for
     info = iopub_live(sn, kernel)
-    wait_all(sn, kernel, {f"iopub_welcome for the subscription {topic!r}":
-                          lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic})
+    first_ask = sn.capture[0]  # wait_for_iopub's first kernel_info_request: nothing came before it
+    until(sn, kernel, first_ask, f"iopub_welcome for the subscription {topic!r}",
+          lambda c: c.msg_type == "iopub_welcome" and c.content.get("subscription") == topic)
     v = result.versions
     v.welcomes = [_welcome(c) for c in sn.capture if c.msg_type == "iopub_welcome"]
     asked = sum(1 for c in sn.capture if c.direction == "to_kernel" and c.msg_type == "kernel_info_request")
@@ -644,13 +613,11 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
     s.encrypted = bool(kernel.connection_info.get("curve_publickey"))
     secret = "kij_secret = 'hunter2'"
-    cell = sn.request("shell", "execute_request", execute_content(secret))
-    wait(sn, kernel, idle_of(cell), "status idle")
-    echoed = seen(sn, lambda c: c.msg_type == "execute_input" and c.parent_id == cell.msg_id)
+    _, done = ask(sn, kernel, "shell", "execute_request", execute_content(secret))
+    echoed = _of(done, "execute_input")
     s.read_code = echoed.content.get("code") if echoed else None
     s.signature_hint = (echoed.message.signature[:8].decode() + "…") if echoed else None
-    clean = sn.request("shell", "execute_request", execute_content("del kij_secret"))
-    wait(sn, kernel, idle_of(clean), "status idle")
+    ask(sn, kernel, "shell", "execute_request", execute_content("del kij_secret"))
     part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
                      f"in clear text, signed {s.signature_hint} — the HMAC proves the sender holds the "
                      "connection key; it hides nothing from any socket on the path.")
@@ -742,10 +709,10 @@ def _facts(kernel: Kernel, info: dict) -> KernelFacts:
 # --- the whole lesson -----------------------------------------------------------------
 
 
+@timed
 def run() -> ControlResult:
     """Boot two python3 kernels (the second asks for interrupt by message), run the parts.
     On a failure the exception carries what was captured so far as `.result`."""
-    t0 = time.monotonic()
     py = _kernelspec("python3")
     result = ControlResult(capture=Capture(takeaway=TAKEAWAY))
     rec = Recorder(result.capture)
@@ -760,7 +727,7 @@ def run() -> ControlResult:
         # kij talks to this kernel through its own sockets only; closing jupyter_client's
         # iopub SUB first lets kij's subscription to '' be the first one again (see connect)
         kernel.client.iopub_channel.stop()
-        sn = stack.enter_context(Sniffer(kernel.connection_info, watchdog=lambda: kernel.check_alive(LISTENING)))
+        sn = stack.enter_context(Sniffer(kernel.connection_info))
         rec.add(sn)
         try:
             info = connect(sn, kernel, rec, result, py.to_dict().get("kernel_protocol_version"))
@@ -772,7 +739,7 @@ def run() -> ControlResult:
                 subshells(sn, kernel, rec, result, info)
             with settled(sn, kernel):
                 interrupt_by_signal(sn, kernel, rec, result, py.interrupt_mode)
-            sn2 = stack.enter_context(Sniffer(other.connection_info, watchdog=lambda: other.check_alive(LISTENING)))
+            sn2 = stack.enter_context(Sniffer(other.connection_info))
             rec.add(sn2)
             with settled(sn2, other):
                 interrupt_by_message(sn2, other, rec, result, by_message_mode)
@@ -788,5 +755,4 @@ def run() -> ControlResult:
     for part, act in zip(result.parts, result.capture.acts):
         # one paragraph: an Act's evidence is for the kernel's own log lines (kij frames labels them so)
         act.outcome, act.ok = " ".join(part.says), part.ok
-    result.elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
     return result
