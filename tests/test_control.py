@@ -189,14 +189,25 @@ def test_signed_is_not_secret(result):
     recs = records(result, "secrecy")
     echoed = first(recs, msg_type="execute_input")
     assert "hunter2" in echoed.content["code"] and echoed.signature_valid
-    assert result.secrecy.encrypted is False and "Not shown on this run" in result.secrecy.why_not
+
+
+
+@pytest.mark.skipif(not __import__("zmq").has("curve"), reason="this pyzmq has no CURVE")
+def test_under_curvezmq_the_keyed_sniffer_reads_and_the_keyless_one_gets_nothing(result):
+    s = result.secrecy
+    assert s.encrypted and s.why_not == ""
+    assert s.keyed_read == "kij_secret = 'hunter2'" and s.keyed_reply_ms is not None
+    assert s.keyless_got == "nothing"
+    keyless = [r for r in records(result, "secrecy") if r.direction == "to_kernel"][-1]
+    assert keyless.msg_type == "kernel_info_request"
+    assert not [r for r in result.capture.messages if r.parent_msg_id == keyless.msg_id]
 
 
 # --- nothing left behind ----------------------------------------------------------
 
 
 def test_nothing_left_behind(result):
-    assert len(result.kernel_pids) == 2
+    assert len(result.kernel_pids) == (3 if result.secrecy.encrypted else 2)
     for pid in result.kernel_pids:
         assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
     for path in result.connection_files:
@@ -313,6 +324,9 @@ except BaseException as exc:
 """
 
 
+KERNELS = 3 if __import__("zmq").has("curve") else 2  # the third runs under CurveZMQ
+
+
 def stopped_at_breakpoint(connection_files: list[Path]) -> Path | None:
     """Listen on every kernel's iopub with a socket of the test's own until one says
     debug_event "stopped"; return that kernel's connection file."""
@@ -351,9 +365,9 @@ def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
 
     def written() -> list[Path]:
         files = [f for f in kij.connection_files() if f.stat().st_size > 0]
-        return files if len(files) == 2 else []
+        return files if len(files) == KERNELS else []
 
-    files = wait_until(written, timeout=90, what="two kernels' connection files")
+    files = wait_until(written, timeout=90, what="every kernel's connection file")
     stopped = stopped_at_breakpoint(files)
     assert stopped is not None
     if blow == "SIGTERM to kij":

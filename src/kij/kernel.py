@@ -550,8 +550,10 @@ def _log_tail(log: str, lines: int = 3) -> str:
 # --- starting and attaching ---------------------------------------------------------
 
 
-def _launch(name: str, env: dict | None = None) -> Kernel:
-    """Spawn one kernel process (no waiting). Called with signals deferred."""
+def _launch(name: str, env: dict | None = None, transport_encryption: str | None = None) -> Kernel:
+    """Spawn one kernel process (no waiting). Called with signals deferred.
+    transport_encryption is jupyter_client's CurveZMQ policy ("auto", "required"; None
+    keeps its default, "disabled"): with it the connection file carries curve keys."""
     from jupyter_client.manager import KernelManager
 
     log_file = tempfile.TemporaryFile(prefix="kij-kernel-log-")
@@ -562,6 +564,8 @@ def _launch(name: str, env: dict | None = None) -> Kernel:
     kernel.env = env
     try:
         extra = {"env": env} if env is not None else {}
+        if transport_encryption is not None:
+            extra["transport_encryption"] = transport_encryption
         manager.start_kernel(stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, **extra)
     except Exception as exc:  # e.g. the kernelspec's executable does not exist
         _cleanup_manager(manager)
@@ -590,7 +594,7 @@ def _cleanup_manager(manager) -> None:
 
 
 @contextlib.contextmanager
-def _launched(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
+def _launched(wanted: list[tuple[str, dict | None]], transport_encryption: str | None = None) -> Iterator[list[Kernel]]:
     """Spawn kernels — (kernelspec name, environment or None for kij's own) — without
     waiting for them; shut every one down on exit."""
     if wanted:
@@ -599,7 +603,7 @@ def _launched(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
     try:
         for name, env in wanted:
             with signals_deferred():
-                kernels.append(_launch(name, env))
+                kernels.append(_launch(name, env, transport_encryption))
         yield kernels
     finally:
         shutdown(kernels)
@@ -685,6 +689,7 @@ def started(
     timeout: float = BOOT_TIMEOUT,
     keep_failed: bool = False,
     wait: bool = True,
+    transport_encryption: str | None = None,
 ) -> Iterator[list[Kernel]]:
     """Start kernels by kernelspec name, all at once; shut every one down on exit.
 
@@ -694,11 +699,12 @@ def started(
     instead (and the pool shuts them down). With keep_failed, a kernel that dies or
     never answers is returned with `boot_error` set instead of raising. With
     wait=False the kernels come back still booting, for a caller with its own work
-    to do first: it calls `ready(kernels)` before talking to them.
+    to do first: it calls `ready(kernels)` before talking to them. transport_encryption
+    asks jupyter_client for CurveZMQ (see _launch); such kernels are never the pool's.
     """
     wanted = list(zip(names, envs or [None] * len(names)))
-    taken = [_take(name, env) for name, env in wanted]
-    with _launched([w for w, k in zip(wanted, taken) if k is None]) as fresh:
+    taken = [_take(name, env) if transport_encryption is None else None for name, env in wanted]
+    with _launched([w for w, k in zip(wanted, taken) if k is None], transport_encryption) as fresh:
         spawned = iter(fresh)
         kernels = [k if k is not None else next(spawned) for k in taken]
         if wait:

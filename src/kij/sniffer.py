@@ -136,6 +136,7 @@ class Sniffer:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")  # every topic
             if channel == "hb":
                 sock.setsockopt(zmq.REQ_RELAXED, 1)  # may ping again after an unanswered ping
+            self._curve(sock)
             sock.connect(address(self.info, channel))
             self.sockets[channel] = sock
         self._t0 = time.monotonic()
@@ -151,6 +152,16 @@ class Sniffer:
         import zmq
 
         self.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())
+
+    def _curve(self, sock) -> None:
+        """When the connection info carries CurveZMQ keys (jupyter_client's transport_encryption),
+        encrypt this socket with them, as jupyter_client's own client does: the kernel's
+        public key is the server key, and the same key pair is the client's."""
+        public, secret = self.info.get("curve_publickey"), self.info.get("curve_secretkey")
+        if public and secret:
+            sock.curve_secretkey = wire.key_bytes(secret)
+            sock.curve_publickey = wire.key_bytes(public)
+            sock.curve_serverkey = wire.key_bytes(public)
 
     def deliver_before_closing(self, channel: str, seconds: float = 2.0) -> None:
         """Let close() wait up to `seconds` for messages still queued on channel to

@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 
 from kij import trace, wire
 from kij.errors import KernelFault
-from kij.kernel import Exchange, Kernel, started, timed
+from kij.kernel import Exchange, Kernel, ready, started, timed
 from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Act, Capture, KernelFacts
 
@@ -52,6 +52,7 @@ DEBUG_CELL = "def area(w, h):\n    a = w * h\n    return a\n\narea(6, 7)"
 BREAK_LINE = 3  # `return a`: w, h and a are all set there
 
 LISTENING = "while kij listened"
+KEYLESS_WAIT = 2.0  # how long a socket without the curve keys is given to get an answer
 TAKEAWAY = (
     "Shell is a queue: one request at a time, behind the running cell. Control is its own "
     "socket so that interrupting, asking, debugging and managing subshells never wait in it."
@@ -143,8 +144,12 @@ class Versions:
 class Secrecy:
     curve_in_pyzmq: bool = False
     kernelspec_supports_curve: bool = False
-    encrypted: bool = False  # always False here: kij.kernel does not pass transport_encryption
-    why_not: str = ""
+    encrypted: bool = False  # the third kernel's connection file carries curve keys
+    why_not: str = ""  # when no kernel under CurveZMQ could be shown: why
+    keyed_reply_ms: float | None = None  # kij's keyed sockets: kernel_info on control, request → reply
+    keyed_read: str | None = None  # what kij's keyed sniffer read of the encrypted kernel's execute_input
+    keyless_wait_s: float = KEYLESS_WAIT
+    keyless_got: str | None = None  # what a sniffer without the curve keys got back (Exchange.missing)
     read_code: str | None = None  # what kij's sniffer read of a signed execute_request
     signature_hint: str | None = None
 
@@ -602,8 +607,9 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
 # --- part 5b: signed is not secret --------------------------------------------------
 
 
-def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, spec_metadata: dict) -> None:
-    part = Part("secrecy", "signed is not secret")
+def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, spec_metadata: dict,
+            encrypted: Kernel | None) -> None:
+    part = Part("secrecy", "signed is not secret; CurveZMQ is")
     result.parts.append(part)
     rec.begin(part)
     import zmq
@@ -611,7 +617,6 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     s = result.secrecy
     s.curve_in_pyzmq = bool(zmq.has("curve"))
     s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
-    s.encrypted = bool(kernel.connection_info.get("curve_publickey"))
     secret = "kij_secret = 'hunter2'"
     _, done = ask(sn, kernel, "shell", "execute_request", execute_content(secret))
     echoed = _of(done, "execute_input")
@@ -621,27 +626,47 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
                      f"in clear text, signed {s.signature_hint} — the HMAC proves the sender holds the "
                      "connection key; it hides nothing from any socket on the path.")
-    s.why_not = (
-        "Not shown on this run: a kernel under CurveZMQ, and a keyless socket failing its handshake. "
-        f"Here pyzmq {'has' if s.curve_in_pyzmq else 'lacks'} CURVE, the python3 kernelspec "
-        f"{'declares' if s.kernelspec_supports_curve else 'does not declare'} supported_encryption "
-        f"[\"curve\"], jupyter_client {_version('jupyter_client')} writes curve keys into the connection file "
-        "when KernelManager.transport_encryption is \"auto\" or \"required\", and ipykernel "
-        f"{_version('ipykernel')} applies them to "
-        "its sockets — but kij starts kernels with jupyter_client's default, \"disabled\", and kij's "
-        "sniffer sets no curve keys on its sockets"
-        + (", so this kernel's traffic is signed, not encrypted." if not s.encrypted else ".")
-    )
-    part.says.append(s.why_not)
+    s.encrypted = encrypted is not None and bool(encrypted.connection_info.get("curve_publickey"))
+    if s.encrypted:
+        _under_curve(encrypted, rec, s, part)
+    else:
+        s.why_not = (
+            "Not shown on this run: a kernel under CurveZMQ. Here pyzmq "
+            f"{'has' if s.curve_in_pyzmq else 'lacks'} CURVE and the python3 kernelspec "
+            f"{'declares' if s.kernelspec_supports_curve else 'does not declare'} supported_encryption "
+            "[\"curve\"]; jupyter_client writes curve keys into the connection file only with both.")
+        part.says.append(s.why_not)
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "(not installed)"
+def _under_curve(kernel: Kernel, rec: Recorder, s: Secrecy, part: Part) -> None:
+    """A third kernel, started with transport_encryption "auto": kij's sockets with the
+    connection file's curve keys talk to it; a sniffer without them gets nothing back."""
+    keyless_info = {k: v for k, v in kernel.connection_info.items() if not k.startswith("curve_")}
+    with Sniffer(kernel.connection_info) as keyed, Sniffer(keyless_info) as keyless:
+        rec.add(keyed)
+        rec.add(keyless)
+        iopub_live(keyed, kernel)
+        probe, got = ask(keyed, kernel, "control", "kernel_info_request", {})
+        s.keyed_reply_ms = _ms(probe, got.reply)
+        _, done = ask(keyed, kernel, "shell", "execute_request", execute_content("kij_secret = 'hunter2'"))
+        echoed = _of(done, "execute_input")
+        s.keyed_read = echoed.content.get("code") if echoed else None
+        _, lost = keyless.exchange("control", "kernel_info_request", {}, KEYLESS_WAIT)
+        s.keyless_got = "nothing" if not lost.messages else f"{len(lost.messages)} message(s)"
+        rec.flush()
+    part.says.append(
+        "A third python3 kernel was started with jupyter_client's transport_encryption \"auto\": its "
+        "connection file holds curve_publickey and curve_secretkey, and ipykernel's sockets are CurveZMQ "
+        f"servers. kij's sockets, given those keys, had kernel_info_reply in {s.keyed_reply_ms:.1f} ms and "
+        f"read the execute_input {s.keyed_read!r} — kij holds the keys, so its sockets decrypt; the bytes "
+        "between the two processes are encrypted (kij does not show those).")
+    held = s.keyless_got == "nothing"
+    _verdict(part, held,
+             f"kij's second sniffer, with the HMAC key but without the curve keys, sent kernel_info_request on "
+             f"control and in {KEYLESS_WAIT:g} s got nothing back: its sockets cannot finish the CURVE "
+             "handshake, so the kernel never saw the request.",
+             f"kij's sniffer without the curve keys got {s.keyless_got} back: this run does not show "
+             "CurveZMQ shutting it out.")
 
 
 # --- a kernelspec that asks for interrupt by message --------------------------------
@@ -706,6 +731,17 @@ def _facts(kernel: Kernel, info: dict) -> KernelFacts:
     )
 
 
+def _encrypted_kernel(stack: contextlib.ExitStack) -> Kernel | None:
+    """A python3 kernel under CurveZMQ, still booting (it boots while the other parts run);
+    None when this pyzmq has no CURVE (jupyter_client then refuses the policy)."""
+    import zmq
+
+    if not zmq.has("curve"):
+        return None
+    (kernel,) = stack.enter_context(started(["python3"], wait=False, transport_encryption="auto"))
+    return kernel
+
+
 # --- the whole lesson -----------------------------------------------------------------
 
 
@@ -722,8 +758,10 @@ def run() -> ControlResult:
         result.kernelspec_dir = str(_kernelspec(name).resource_dir)
         stack.callback(remove_dumped_cells, result)  # runs after the kernels are shut down
         kernel, other = stack.enter_context(started(["python3", name]))
-        result.kernel_pids = [k.pid for k in (kernel, other)]
-        result.connection_files = [k.connection_file for k in (kernel, other)]
+        encrypted = _encrypted_kernel(stack)
+        ours = [k for k in (kernel, other, encrypted) if k is not None]
+        result.kernel_pids = [k.pid for k in ours]
+        result.connection_files = [k.connection_file for k in ours]
         # kij talks to this kernel through its own sockets only; closing jupyter_client's
         # iopub SUB first lets kij's subscription to '' be the first one again (see connect)
         kernel.client.iopub_channel.stop()
@@ -746,7 +784,9 @@ def run() -> ControlResult:
             with settled(sn, kernel):
                 debugger(sn, kernel, rec, result)
             with settled(sn, kernel):
-                secrecy(sn, kernel, rec, result, py.metadata or {})
+                if encrypted is not None:
+                    ready([encrypted])
+                secrecy(sn, kernel, rec, result, py.metadata or {}, encrypted)
         except BaseException as exc:
             rec.flush()
             exc.result = result
