@@ -99,7 +99,9 @@ def address(info: dict, port_name: str) -> str:
 class Sniffer:
     """kij's five sockets on one kernel, recording every frame."""
 
-    def __init__(self, connection_info: dict, username: str = "kij"):
+    def __init__(self, connection_info: dict, username: str = "kij", send_timeout: float | None = None):
+        """send_timeout: how long a send may wait for a connection to hand the message to
+        (zmq.Again after it); by default a send to a peer that never connects waits forever."""
         self.info = connection_info
         self.key = connection_info.get("key", b"")
         self.scheme = connection_info.get("signature_scheme", "hmac-sha256")
@@ -111,6 +113,7 @@ class Sniffer:
         self._context = None
         self._t0 = 0.0
         self._linger_ms: dict[str, int] = {}  # channel → how long close() lets queued messages leave
+        self._send_timeout = send_timeout
 
     # -- opening and closing --
 
@@ -137,6 +140,8 @@ class Sniffer:
             if channel == "hb":
                 sock.setsockopt(zmq.REQ_RELAXED, 1)  # may ping again after an unanswered ping
             self._curve(sock)
+            if self._send_timeout is not None:
+                sock.setsockopt(zmq.SNDTIMEO, int(self._send_timeout * 1000))
             sock.connect(address(self.info, channel))
             self.sockets[channel] = sock
         self._t0 = time.monotonic()

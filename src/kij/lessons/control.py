@@ -607,16 +607,11 @@ def connect(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
 # --- part 5b: signed is not secret --------------------------------------------------
 
 
-def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, spec_metadata: dict,
-            encrypted: Kernel | None) -> None:
-    part = Part("secrecy", "signed is not secret; CurveZMQ is")
+def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) -> None:
+    part = Part("secrecy", "signed is not secret")
     result.parts.append(part)
     rec.begin(part)
-    import zmq
-
     s = result.secrecy
-    s.curve_in_pyzmq = bool(zmq.has("curve"))
-    s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
     secret = "kij_secret = 'hunter2'"
     _, done = ask(sn, kernel, "shell", "execute_request", execute_content(secret))
     echoed = _of(done, "execute_input")
@@ -626,10 +621,22 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
     part.says.append(f"kij's sniffer read the execute_input the kernel broadcast on iopub: {s.read_code!r}, "
                      f"in clear text, signed {s.signature_hint} — the HMAC proves the sender holds the "
                      "connection key; it hides nothing from any socket on the path.")
+
+
+def curve(rec: Recorder, result: ControlResult, spec_metadata: dict, encrypted: Kernel | None) -> None:
+    part = Part("curve", "CurveZMQ: a third kernel whose sockets encrypt")
+    result.parts.append(part)
+    rec.begin(part)
+    import zmq
+
+    s = result.secrecy
+    s.curve_in_pyzmq = bool(zmq.has("curve"))
+    s.kernelspec_supports_curve = "curve" in (spec_metadata.get("supported_encryption") or [])
     s.encrypted = encrypted is not None and bool(encrypted.connection_info.get("curve_publickey"))
     if s.encrypted:
         _under_curve(encrypted, rec, s, part)
     else:
+        part.ok = False
         s.why_not = (
             "Not shown on this run: a kernel under CurveZMQ. Here pyzmq "
             f"{'has' if s.curve_in_pyzmq else 'lacks'} CURVE and the python3 kernelspec "
@@ -641,8 +648,10 @@ def secrecy(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult, s
 def _under_curve(kernel: Kernel, rec: Recorder, s: Secrecy, part: Part) -> None:
     """A third kernel, started with transport_encryption "auto": kij's sockets with the
     connection file's curve keys talk to it; a sniffer without them gets nothing back."""
+    import zmq
+
     keyless_info = {k: v for k, v in kernel.connection_info.items() if not k.startswith("curve_")}
-    with Sniffer(kernel.connection_info) as keyed, Sniffer(keyless_info) as keyless:
+    with Sniffer(kernel.connection_info) as keyed, Sniffer(keyless_info, send_timeout=KEYLESS_WAIT) as keyless:
         rec.add(keyed)
         rec.add(keyless)
         iopub_live(keyed, kernel)
@@ -651,20 +660,34 @@ def _under_curve(kernel: Kernel, rec: Recorder, s: Secrecy, part: Part) -> None:
         _, done = ask(keyed, kernel, "shell", "execute_request", execute_content("kij_secret = 'hunter2'"))
         echoed = _of(done, "execute_input")
         s.keyed_read = echoed.content.get("code") if echoed else None
-        _, lost = keyless.exchange("control", "kernel_info_request", {}, KEYLESS_WAIT)
-        s.keyless_got = "nothing" if not lost.messages else f"{len(lost.messages)} message(s)"
+        try:
+            sent, lost = keyless.exchange("control", "kernel_info_request", {}, KEYLESS_WAIT)
+        except zmq.Again:  # no connection ever completed to hand the request to
+            sent, lost = None, None
+        s.keyless_got = "nothing" if lost is None or not lost.messages else f"{len(lost.messages)} message(s)"
         rec.flush()
     part.says.append(
-        "A third python3 kernel was started with jupyter_client's transport_encryption \"auto\": its "
-        "connection file holds curve_publickey and curve_secretkey, and ipykernel's sockets are CurveZMQ "
-        f"servers. kij's sockets, given those keys, had kernel_info_reply in {s.keyed_reply_ms:.1f} ms and "
-        f"read the execute_input {s.keyed_read!r} — kij holds the keys, so its sockets decrypt; the bytes "
+        "Every message above is a third python3 kernel's, started with jupyter_client's transport_encryption "
+        "\"auto\": its connection file holds curve_publickey and curve_secretkey, and ipykernel's sockets "
+        f"are CurveZMQ servers. kij's sockets, given those keys, had kernel_info_reply in "
+        f"{s.keyed_reply_ms:.1f} ms and read the execute_input {s.keyed_read!r} — kij holds the keys, so its sockets decrypt; the bytes "
         "between the two processes are encrypted (kij does not show those).")
+    _keyless_says(part, s, rec, sent)
+
+
+def _keyless_says(part: Part, s: Secrecy, rec: Recorder, sent: Sniffed | None) -> None:
+    if sent is None:
+        part.says.append(
+            "kij's second sniffer, with the HMAC key but without the curve keys, could not even hand a "
+            f"kernel_info_request to its control socket within {KEYLESS_WAIT:g} s: no connection to the kernel "
+            "completed — a socket without the keys cannot finish the CURVE handshake.")
+        return
+    seq = next(r.seq for r in rec.capture.messages if r.msg_id == sent.msg_id)
     held = s.keyless_got == "nothing"
     _verdict(part, held,
              f"kij's second sniffer, with the HMAC key but without the curve keys, sent kernel_info_request on "
-             f"control and in {KEYLESS_WAIT:g} s got nothing back: its sockets cannot finish the CURVE "
-             "handshake, so the kernel never saw the request.",
+             f"control (#{seq}) and in {KEYLESS_WAIT:g} s got nothing back: its sockets cannot finish the "
+             "CURVE handshake, so the request never reaches the kernel.",
              f"kij's sniffer without the curve keys got {s.keyless_got} back: this run does not show "
              "CurveZMQ shutting it out.")
 
@@ -784,9 +807,10 @@ def run() -> ControlResult:
             with settled(sn, kernel):
                 debugger(sn, kernel, rec, result)
             with settled(sn, kernel):
-                if encrypted is not None:
-                    ready([encrypted])
-                secrecy(sn, kernel, rec, result, py.metadata or {}, encrypted)
+                secrecy(sn, kernel, rec, result)
+            if encrypted is not None:
+                ready([encrypted])
+            curve(rec, result, py.metadata or {}, encrypted)
         except BaseException as exc:
             rec.flush()
             exc.result = result
