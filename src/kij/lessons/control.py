@@ -17,8 +17,9 @@ The parts, each measured on this run's wire (kij's own sockets, kij.sniffer):
               breakpoint, a cell that stops at it, stackTrace and variables while shell
               is blocked, continue
 5. wire       the iopub_welcome (no topic frame) and the two protocol versions
-5b. signed is not secret: what kij's sniffer reads of a signed message; CurveZMQ
-              needs a transport_encryption policy that kij.kernel does not pass yet
+5b. secrecy   signed is not secret: what kij's sniffer reads of a signed message
+    curve     a third kernel under CurveZMQ (transport_encryption "auto"): kij's
+              sockets with its curve keys, and a sniffer without them that gets nothing
 
 The lesson returns a ControlResult (facts + a kij-frames capture) and never prints.
 """
@@ -770,7 +771,8 @@ def _encrypted_kernel(stack: contextlib.ExitStack) -> Kernel | None:
 
 @timed
 def run() -> ControlResult:
-    """Boot two python3 kernels (the second asks for interrupt by message), run the parts.
+    """Boot three python3 kernels (the second asks for interrupt by message, the third
+    runs under CurveZMQ and boots while the other parts run), run the parts.
     On a failure the exception carries what was captured so far as `.result`."""
     py = _kernelspec("python3")
     result = ControlResult(capture=Capture(takeaway=TAKEAWAY))
