@@ -388,3 +388,12 @@ def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
     kij.assert_clean()
     assert list(tmp.glob("kij-control-*")) == []  # the private kernelspec went too
     assert list(tmp.glob("ipykernel_*")) == []  # and the cell the debugger dumped
+
+
+def test_save_must_be_writable_before_anything_boots(tmp_path):
+    from kij.errors import UserError
+
+    with pytest.raises(UserError, match="cannot write"):
+        lesson.check_flags(save=str(tmp_path / "missing" / "control.jsonl"))
+    lesson.check_flags(save=str(tmp_path / "control.jsonl"))
+    lesson.check_flags(save=None)

@@ -815,10 +815,22 @@ def run() -> ControlResult:
             curve(rec, result, py.metadata or {}, encrypted)
         except BaseException as exc:
             rec.flush()
-            exc.result = result
+            _outcomes(result)
+            exc.result, exc.capture = result, result.capture  # app.shown_if_it_fails draws the capture
             raise
         rec.flush()
+    _outcomes(result)
+    return result
+
+
+def _outcomes(result: ControlResult) -> None:
+    """Each part's sentences as its Act's outcome, so `kij frames --load` tells them too."""
     for part, act in zip(result.parts, result.capture.acts):
         # one paragraph: an Act's evidence is for the kernel's own log lines (kij frames labels them so)
         act.outcome, act.ok = " ".join(part.says), part.ok
-    return result
+
+
+def check_flags(save: str | None) -> None:
+    """kij control's flags, refused before anything boots: --save must be writable."""
+    if save:
+        trace.check_writable(save)
