@@ -297,7 +297,7 @@ def test_answers_waits_for_a_comm_and_counts_what_already_arrived():
         seq = sn.capture.index
         comm_idle = next(c for c in sn.capture if c.parent_id == comm.msg_id and c.content.get("execution_state") == "idle")
         assert seq(comm_idle) < seq(cell.reply)  # it did arrive during the cell's wait
-        exchange = sn.answers(comm, 2.0)
+        exchange = sn.answer(comm, 2.0)
     assert exchange.reply_type is None and exchange.reply is None
     assert exchange.missing() == "nothing"
     assert [m.content["execution_state"] for m in exchange.messages if m.msg_type == "status"] == ["busy", "idle"]

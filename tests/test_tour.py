@@ -11,13 +11,13 @@ import time
 
 from conftest import no_traceback, wait_until
 
-from kij.lessons import comms, frames, magics, repl_diff, state, swap, which
+from kij.lessons import comms, control, frames, magics, repl_diff, state, swap, which
 
-LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "kernels", "comms", "which"]
+LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "kernels", "control", "comms", "which"]
 # kij kernels computes its takeaway from the run (counts of methods and lines): its fixed part.
 KERNELS_TAKEAWAY = "leaves the sockets, signing, busy/idle and the rest to ipykernel"
 TAKEAWAYS = [repl_diff.TAKEAWAY, state.TAKEAWAY, frames.TAKEAWAY, magics.TAKEAWAY, swap.TAKEAWAY, KERNELS_TAKEAWAY,
-             comms.TAKEAWAY, which.TAKEAWAY]
+             control.TAKEAWAY, comms.TAKEAWAY, which.TAKEAWAY]
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
@@ -65,7 +65,7 @@ def test_tour_pauses_between_lessons_on_a_terminal(kij):
     positions = [shown.index(f"{n}/{len(LESSONS)} · kij {name}") for n, name in enumerate(LESSONS, 1)]
     assert positions == sorted(positions)
     for fact in ["Out[2]: 40", "84", "<IDS|MSG>", "Invalid Signature", "kernels 👏 hold 👏 state", "2^10 = 1024", "Rule: Check sys.executable first",
-                 "tour done", "Launching all 12 kernels they need (8 × python3, 2 × bash, kij-echo, kij-native)",
+                 "tour done", "Launching all 13 kernels they need (9 × python3, 2 × bash, kij-echo, kij-native)",
                  "echo_update"]:
         assert fact in " ".join(shown.split()), fact  # wherever the terminal wrapped it
     assert no_traceback(err)
@@ -134,19 +134,19 @@ def test_tour_without_a_terminal_does_not_wait_and_ctrl_c_cleans_up(kij):
             proc.kill()
     assert proc.returncode == 130, err
     assert "press Enter" not in err and no_traceback(err)
-    assert "stopping 12 kernels kij started" in err
+    assert "stopping 13 kernels kij started" in err
     kij.assert_clean()
 
 
 def test_tour_into_head_ends_quietly(kij):
     """`kij tour | head -n 4`: head leaves after lesson 1's first lines; the tour's next
-    write finds the pipe closed and ends with 0, quietly, all 12 kernels shut down."""
+    write finds the pipe closed and ends with 0, quietly, all 13 kernels shut down."""
     tour = subprocess.Popen(kij.command("tour"), env=kij.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     head = subprocess.run(["head", "-n", "4"], stdin=tour.stdout, capture_output=True, text=True, timeout=120)
     tour.stdout.close()
     err = tour.stderr.read().decode()
     tour.wait(timeout=120)
-    assert head.stdout.startswith("kij tour — 8 lessons."), head.stdout
+    assert head.stdout.startswith("kij tour — 9 lessons."), head.stdout
     assert tour.returncode == 0 and err == "", err
     kij.assert_clean()

@@ -172,7 +172,7 @@ def test_tour(stops, width):
         assert re.search(rf"{re.escape(stop.command)}\u00a0[\d.]+\u00a0s", text)
         assert stop.takeaway.split()[0] in drawn(tour_view.lesson(stop), width)
     plan = tour_lesson.PlannedStop(result.stops[0].command, "", [("python3", None)], lambda: None)
-    assert "1/8 · kij repl-diff" in drawn(tour_view.announce(1, 8, plan), width)
+    assert "1/9 · kij repl-diff" in drawn(tour_view.announce(1, 9, plan), width)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

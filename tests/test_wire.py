@@ -118,3 +118,12 @@ def test_is_utf8_refuses_what_pack_cannot_carry():
     assert wire.is_utf8("print('π')") and not wire.is_utf8(not_utf8)
     with pytest.raises(UnicodeEncodeError):
         wire.pack({"code": not_utf8})
+
+
+def test_extra_header_fields_are_signed_and_accepted_by_jupyter_client():
+    """JEP 91's subshell_id travels in the header, so the signature must cover it."""
+    msg = wire.build("execute_request", {"code": "6 * 7"}, key=KEY, session="s1", header={"subshell_id": "sub-1"})
+    _, rest = wire.split(msg.frames)
+    decoded = Session(key=KEY.encode()).deserialize(rest)  # raises on a bad signature
+    assert decoded["header"]["subshell_id"] == "sub-1" == msg.header["subshell_id"]
+    assert decoded["header"]["msg_type"] == "execute_request" and decoded["header"]["msg_id"] == msg.msg_id

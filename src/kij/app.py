@@ -179,6 +179,27 @@ def kernels(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
 
 
 @app.command(cls=Command)
+def control(
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE",
+        help="Also write the capture to FILE (.jsonl: JSON lines); kij frames --load shows it.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Beside execute: shell is a queue, control is not — interrupt, subshells, the debugger, CurveZMQ."""
+    from kij import trace
+    from kij.lessons import control as lesson
+    from kij.views import control as view
+    from kij.views import frames as frames_view
+
+    lesson.check_flags(save=save)
+    with shown_if_it_fails(json, frames_view):  # a fault carries exc.capture
+        result = lesson.run()
+    if save:
+        trace.save(result.capture, save)
+    show(result, json, view)
+
+
+@app.command(cls=Command)
 def comms(
     save: Annotated[Optional[str], typer.Option(
         "--save", metavar="FILE", help="Also write the capture to FILE (kij frames --load FILE reads it).")] = None,

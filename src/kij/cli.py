@@ -33,6 +33,7 @@ COMMANDS = {
     "magics": "Magics are just registered functions: %clap and %%shout in-process and in a kernel.",
     "swap": "The kernel is swappable: one client function drives Python and Bash alike.",
     "kernels": "Wrapper vs native: kij-echo, kij-native and bash side by side — who writes the messaging.",
+    "control": "Beside execute: shell is a queue, control is not — interrupt, subshells, the debugger, CurveZMQ.",
     "comms": "Comms, and the widgets that ride on them: comm_open/msg/close by hand, an IntSlider played from kij.",
     "which": "Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap.",
     "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",

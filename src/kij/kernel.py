@@ -47,7 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 from kij.errors import KernelDied, KernelFault, KernelTimeout, Terminated, UserError
 
@@ -127,6 +127,7 @@ class Exchange:
     idle: bool = False
     welcomed: bool = False  # an iopub_welcome arrived (a new subscriber's proof, on kernels that send it)
     messages: list = field(default_factory=list)
+    stopped_on: object | None = None  # the message that ended the wait early (await_reply's stop_on)
     elapsed_ms: float = 0.0
 
     @property
@@ -157,6 +158,8 @@ def await_reply(
     watchdog: Callable[[], None] | None = None,
     on_message: Callable[[object], None] | None = None,
     welcomed: bool = False,
+    earlier: Iterable = (),
+    stop_on: Callable[[object], bool] | None = None,
 ) -> Exchange:
     """Wait for the reply to request_id on reply_channel and (need_idle) its `status: idle`
     on iopub — kij's one send-and-wait, after the caller has sent the request.
@@ -166,25 +169,38 @@ def await_reply(
     gather output, or answer an input_request). With accept_welcome, an iopub_welcome
     and no busy counts as idle (see Exchange.iopub_live). On timeout the Exchange comes
     back incomplete: `exchange.missing()` says what never came. `welcomed` carries a
-    welcome seen while waiting for an earlier request. A reply_type of None means the
-    message gets no reply (comm_open, comm_msg, comm_close): its status idle alone ends
-    the wait.
+    welcome seen while waiting for an earlier request; `earlier` holds messages that
+    arrived before this call (while waiting for another request) and count as if they
+    arrived now. A reply_type of None means the message gets no reply (comm_open,
+    comm_msg, comm_close): its status idle alone ends the wait. With stop_on, the wait
+    is instead for the first message — for this request or not, e.g. the stream that
+    proves a cell is running — that it accepts (`exchange.stopped_on`, None if none
+    came within the timeout).
     """
     exchange = Exchange(request_id=request_id, reply_type=reply_type, welcomed=welcomed)
     t0 = time.monotonic()
     deadline = t0 + timeout
 
+    def take(msg) -> None:
+        _note(exchange, msg, reply_channel, on_message)
+        if stop_on is not None and exchange.stopped_on is None and stop_on(msg):
+            exchange.stopped_on = msg
+
     def done() -> bool:
         live = exchange.iopub_live if accept_welcome else exchange.idle
+        if stop_on is not None:
+            return exchange.stopped_on is not None
         replied = exchange.reply is not None or reply_type is None
         return replied and (live or not need_idle)
 
+    for msg in earlier:
+        take(msg)
     while not done() and time.monotonic() < deadline:
         if watchdog is not None:
             watchdog()
         left_ms = max(1, int((deadline - time.monotonic()) * 1000))
         for msg in poll(min(POLL_MS, left_ms)):
-            _note(exchange, msg, reply_channel, on_message)
+            take(msg)
     exchange.elapsed_ms = ms_since(t0)
     return exchange
 
@@ -539,8 +555,10 @@ def _log_tail(log: str, lines: int = 3) -> str:
 # --- starting and attaching ---------------------------------------------------------
 
 
-def _launch(name: str, env: dict | None = None) -> Kernel:
-    """Spawn one kernel process (no waiting). Called with signals deferred."""
+def _launch(name: str, env: dict | None = None, transport_encryption: str | None = None) -> Kernel:
+    """Spawn one kernel process (no waiting). Called with signals deferred.
+    transport_encryption is jupyter_client's CurveZMQ policy ("auto", "required"; None
+    keeps its default, "disabled"): with it the connection file carries curve keys."""
     from jupyter_client.manager import KernelManager
 
     log_file = tempfile.TemporaryFile(prefix="kij-kernel-log-")
@@ -551,6 +569,8 @@ def _launch(name: str, env: dict | None = None) -> Kernel:
     kernel.env = env
     try:
         extra = {"env": env} if env is not None else {}
+        if transport_encryption is not None:
+            extra["transport_encryption"] = transport_encryption
         manager.start_kernel(stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, **extra)
     except Exception as exc:  # e.g. the kernelspec's executable does not exist
         _cleanup_manager(manager)
@@ -579,7 +599,7 @@ def _cleanup_manager(manager) -> None:
 
 
 @contextlib.contextmanager
-def _launched(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
+def _launched(wanted: list[tuple[str, dict | None]], transport_encryption: str | None = None) -> Iterator[list[Kernel]]:
     """Spawn kernels — (kernelspec name, environment or None for kij's own) — without
     waiting for them; shut every one down on exit."""
     if wanted:
@@ -588,7 +608,7 @@ def _launched(wanted: list[tuple[str, dict | None]]) -> Iterator[list[Kernel]]:
     try:
         for name, env in wanted:
             with signals_deferred():
-                kernels.append(_launch(name, env))
+                kernels.append(_launch(name, env, transport_encryption))
         yield kernels
     finally:
         shutdown(kernels)
@@ -674,6 +694,7 @@ def started(
     timeout: float = BOOT_TIMEOUT,
     keep_failed: bool = False,
     wait: bool = True,
+    transport_encryption: str | None = None,
 ) -> Iterator[list[Kernel]]:
     """Start kernels by kernelspec name, all at once; shut every one down on exit.
 
@@ -683,11 +704,12 @@ def started(
     instead (and the pool shuts them down). With keep_failed, a kernel that dies or
     never answers is returned with `boot_error` set instead of raising. With
     wait=False the kernels come back still booting, for a caller with its own work
-    to do first: it calls `ready(kernels)` before talking to them.
+    to do first: it calls `ready(kernels)` before talking to them. transport_encryption
+    asks jupyter_client for CurveZMQ (see _launch); such kernels are never the pool's.
     """
     wanted = list(zip(names, envs or [None] * len(names)))
-    taken = [_take(name, env) for name, env in wanted]
-    with _launched([w for w, k in zip(wanted, taken) if k is None]) as fresh:
+    taken = [_take(name, env) if transport_encryption is None else None for name, env in wanted]
+    with _launched([w for w, k in zip(wanted, taken) if k is None], transport_encryption) as fresh:
         spawned = iter(fresh)
         kernels = [k if k is not None else next(spawned) for k in taken]
         if wait:

@@ -99,7 +99,9 @@ def address(info: dict, port_name: str) -> str:
 class Sniffer:
     """kij's five sockets on one kernel, recording every frame."""
 
-    def __init__(self, connection_info: dict, username: str = "kij"):
+    def __init__(self, connection_info: dict, username: str = "kij", send_timeout: float | None = None):
+        """send_timeout: how long a send may wait for a connection to hand the message to
+        (zmq.Again after it); by default a send to a peer that never connects waits forever."""
         self.info = connection_info
         self.key = connection_info.get("key", b"")
         self.scheme = connection_info.get("signature_scheme", "hmac-sha256")
@@ -111,6 +113,7 @@ class Sniffer:
         self._context = None
         self._t0 = 0.0
         self._linger_ms: dict[str, int] = {}  # channel → how long close() lets queued messages leave
+        self._send_timeout = send_timeout
 
     # -- opening and closing --
 
@@ -136,9 +139,34 @@ class Sniffer:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")  # every topic
             if channel == "hb":
                 sock.setsockopt(zmq.REQ_RELAXED, 1)  # may ping again after an unanswered ping
+            self._curve(sock)
+            if self._send_timeout is not None:
+                sock.setsockopt(zmq.SNDTIMEO, int(self._send_timeout * 1000))
             sock.connect(address(self.info, channel))
             self.sockets[channel] = sock
         self._t0 = time.monotonic()
+
+    @property
+    def opened_at(self) -> float:
+        """When the sockets opened (a time.monotonic() reading): each Sniffed's `t` counts from it."""
+        return self._t0
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe kij's iopub socket to one more topic (it starts subscribed to every
+        topic, ''). A kernel whose iopub is an XPUB sees each new subscription."""
+        import zmq
+
+        self.sockets["iopub"].setsockopt(zmq.SUBSCRIBE, topic.encode())
+
+    def _curve(self, sock) -> None:
+        """When the connection info carries CurveZMQ keys (jupyter_client's transport_encryption),
+        encrypt this socket with them, as jupyter_client's own client does: the kernel's
+        public key is the server key, and the same key pair is the client's."""
+        public, secret = self.info.get("curve_publickey"), self.info.get("curve_secretkey")
+        if public and secret:
+            sock.curve_secretkey = wire.key_bytes(secret)
+            sock.curve_publickey = wire.key_bytes(public)
+            sock.curve_serverkey = wire.key_bytes(public)
 
     def deliver_before_closing(self, channel: str, seconds: float = 2.0) -> None:
         """Let close() wait up to `seconds` for messages still queued on channel to
@@ -167,12 +195,13 @@ class Sniffer:
         self.sockets[channel].send_multipart(frames)
         return self._record(channel, "to_kernel", frames)
 
-    def request(self, channel: str, msg_type: str, content: dict,
-                parent_header: dict | None = None, metadata: dict | None = None) -> Sniffed:
-        """Build a message with kij.wire, sign it with the connection key, send it."""
+    def request(self, channel: str, msg_type: str, content: dict, parent_header: dict | None = None,
+                metadata: dict | None = None, header: dict | None = None) -> Sniffed:
+        """Build a message with kij.wire, sign it with the connection key, send it.
+        `header` adds fields to its header (e.g. {"subshell_id": ...})."""
         msg = wire.build(msg_type, content, key=self.key, session=self.session,
                          parent_header=parent_header, metadata=metadata,
-                         scheme=self.scheme, username=self.username)
+                         scheme=self.scheme, username=self.username, header=header)
         return self.send(channel, msg.frames)
 
     # -- receiving --
@@ -196,27 +225,21 @@ class Sniffer:
     def exchange(self, channel: str, msg_type: str, content: dict, timeout: float,
                  metadata: dict | None = None, **options):
         """Send a request (see `request`) and wait for its reply and `status: idle`
-        (see `answers`); returns (request, Exchange)."""
+        (see `answer`); returns (request, Exchange)."""
         request = self.request(channel, msg_type, content, metadata=metadata)
-        return request, self.answers(request, timeout, **options)
+        return request, self.answer(request, timeout, **options)
 
-    def answers(self, request: Sniffed, timeout: float, **options):
-        """Wait for what answers a message kij sent earlier: its reply on the channel it went
-        out on (only a *_request has one; comm messages get none) and its `status: idle`
-        (`kij.kernel.await_reply`, whose options pass through). What already arrived after
-        it was sent counts too, so a request sent while waiting on another loses nothing."""
+    def answer(self, request: Sniffed, timeout: float, **options):
+        """The Exchange for a message kij sent earlier on this sniffer: its reply on the
+        channel it went out on (only a *_request has one; comm messages get none) and its
+        `status: idle`. What already arrived after it was sent counts, then
+        `kij.kernel.await_reply` waits for the rest (its options pass through) — so
+        several requests can be in flight at once and be waited for in any order."""
         reply_type = request.msg_type.replace("_request", "_reply") if request.msg_type.endswith("_request") else None
-        sent_at = next(i for i in range(len(self.capture) - 1, -1, -1) if self.capture[i] is request)
-        earlier = [c for c in self.capture[sent_at + 1:] if c.direction == "from_kernel"]
-
-        def poll(timeout_ms: int) -> list[Sniffed]:
-            if earlier:
-                got = earlier[:]
-                earlier.clear()
-                return got
-            return self.poll(timeout_ms)
-
-        return await_reply(poll, request.msg_id, reply_type, timeout, request.channel, **options)
+        since = next(i for i, c in enumerate(self.capture) if c is request)
+        earlier = [c for c in self.capture[since + 1:] if c.direction == "from_kernel"]
+        return await_reply(self.poll, request.msg_id, reply_type, timeout, request.channel,
+                           earlier=earlier, **options)
 
     def wait_for_iopub(self, timeout: float = 10.0) -> Sniffed:
         """Ask kernel_info on control until our SUB socket is provably subscribed.

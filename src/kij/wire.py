@@ -188,9 +188,11 @@ def build(
     scheme: str = "hmac-sha256",
     username: str = "kij",
     identities: list[bytes] | None = None,
+    header: dict | None = None,
 ) -> Message:
-    """A complete, signed message ready to send as frames."""
-    header = new_header(msg_type, session, username)
+    """A complete, signed message ready to send as frames. `header` adds fields to the
+    fresh header (e.g. JEP 91's subshell_id, which routes an execute_request to a subshell)."""
+    header = {**new_header(msg_type, session, username), **(header or {})}
     parts = [pack(header), pack(parent_header or {}), pack(metadata or {}), pack(content)]
     signature = sign(key, parts, scheme)
     identities = list(identities or [])

@@ -116,7 +116,7 @@ def answered(lesson: Lesson, request: Sniffed, timeout: float, **options) -> Exc
     """Wait until the kernel has handled a message kij sent: its `status: idle` on iopub,
     and its reply when it is a *_request (Sniffer.answers; options pass through). A step
     that runs out of time fails, saying what never came."""
-    exchange = lesson.sn.answers(request, timeout, watchdog=lambda: lesson.kernel.check_alive("during kij comms"),
+    exchange = lesson.sn.answer(request, timeout, watchdog=lambda: lesson.kernel.check_alive("during kij comms"),
                                  **options)
     if exchange.missing() != "nothing":
         act = lesson.capture.acts[-1]

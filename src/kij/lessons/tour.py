@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kij.kernel import pool, timed
-from kij.lessons import comms, frames, kernels, magics, repl_diff, state, swap, which
+from kij.lessons import comms, control, frames, kernels, magics, repl_diff, state, swap, which
 
 
 @dataclass
@@ -69,6 +69,8 @@ def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
         PlannedStop("swap", swap.TAKEAWAY, [(name, None) for name in swap_kernels], lambda: swap.run(timeout=timeout)),
         PlannedStop("kernels", kernels.TAKEAWAY, [(name, None) for name in swap.runnable(kernels.KERNELS)[0]],
              lambda: kernels.run(timeout=timeout)),
+        PlannedStop("control", control.TAKEAWAY, [("python3", None)],  # its interrupt-by-message and
+             lambda: control.run()),                                   # CurveZMQ kernels it starts itself
         PlannedStop("comms", comms.TAKEAWAY, [("python3", None)],  # fresh: it registers a comm target, makes widgets
              lambda: comms.run(timeout=timeout)),
         PlannedStop("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],

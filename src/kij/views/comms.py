@@ -75,7 +75,7 @@ def _step(number: int, act: Act, result: CommsResult, ids: dict[str, int], width
 
 def _page(result: CommsResult, width: int, compact: bool) -> list:
     cap = result.capture
-    ids = frames_view.message_ids(cap)
+    ids = frames_view.message_ids(cap.messages)
     drawn = _intro(cap)
     if compact:
         drawn.append(Text("the frames of the comm messages kij built, and --save: kij comms", style="dim"))

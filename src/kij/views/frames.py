@@ -80,17 +80,50 @@ def _kernel_intro(cap: Capture) -> list:
     return parts
 
 
-def timeline(records: list[Record], ids: dict[str, int], width: int) -> list[Text]:
-    """One line per message: ms since the step began, #, direction, channel, type, gist."""
+def message_ids(records: list[Record]) -> dict[str, int]:
+    """msg_id → # of the message that first carried it (what ↳#n points at)."""
+    ids: dict[str, int] = {}
+    for r in records:
+        if r.msg_id:
+            ids.setdefault(r.msg_id, r.seq)
+    return ids
+
+
+def _runs(records: list[Record]) -> list[tuple[Record, int]]:
+    """Consecutive messages that say the same thing (debugpy's dozen "module" debug_events)
+    as (the first of them, how many)."""
+    out: list[tuple[Record, int]] = []
+    for rec in records:
+        if out and _same(out[-1][0], rec) and rec.seq == out[-1][0].seq + out[-1][1]:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((rec, 1))
+    return out
+
+
+def _same(a: Record, b: Record) -> bool:
+    return (a.direction, a.channel, a.msg_type, a.parent_msg_id, named(a)) == \
+        (b.direction, b.channel, b.msg_type, b.parent_msg_id, named(b))
+
+
+def timeline(records: list[Record], ids: dict[str, int], width: int, fold: bool = False) -> list[Text]:
+    """One line per message: ms since the step began, #, direction, channel, type, gist.
+    With fold, consecutive messages that say the same thing are one line, "×n (#a–#b)"."""
     if not records:
         return []
     t0 = records[0].t_ms
     narrow = width < NARROW
+    # columns as wide as the longest offset and # (a step of seconds, a capture of 1000 messages)
+    when_width = max(6, len(_ms(records[-1].t_ms - t0)))
+    seq_width = max(3, len(str(records[-1].seq)) + 1)
     drawn = []
-    for rec in records:
+    for rec, count in _runs(records) if fold else [(r, 1) for r in records]:
         what, gist = named(rec)
+        if count > 1:
+            gist += f" ×{count} (#{rec.seq}–#{rec.seq + count - 1})"
         bad = "✗ bad signature " if rec.signature_valid is False else ""
-        head = (*timeline_head(f"{_ms(rec.t_ms - t0):>6} ", rec), (f"{what:<19} " if not narrow else f"{what} ", ""))
+        head = (*timeline_head(f"{_ms(rec.t_ms - t0):>{when_width}} ", rec, seq_width),
+                (f"{what:<19} " if not narrow else f"{what} ", ""))
         tail = ((bad, "bold red"), (parent_link(rec, ids), "blue"), (gist, "dim"))
         drawn += fit(width, head, tail) if narrow else [line(*head, *tail)]
     return drawn
@@ -218,7 +251,7 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     subtitle = ("every socket, every step; the frames of one message" if compact
                 else "every socket, every frame, every signature")
     drawn = [heading("kij frames", subtitle), *_intro(cap)]
-    ids = message_ids(cap)
+    ids = message_ids(cap.messages)
     for number, act in enumerate(list(cap.acts) or [None], 1):
         drawn += _step(cap, number, act, ids, compact, width)
     if compact:
@@ -226,15 +259,6 @@ def _page(cap: Capture, compact: bool, width: int) -> list:
     if cap.takeaway:
         drawn.append(takeaway(cap.takeaway))
     return drawn
-
-
-def message_ids(cap: Capture) -> dict[str, int]:
-    """msg_id → # of the message that first carried it (what a parent link ↳#n points at)."""
-    ids: dict[str, int] = {}
-    for r in cap.messages:
-        if r.msg_id:
-            ids.setdefault(r.msg_id, r.seq)
-    return ids
 
 
 def render_compact(cap: Capture) -> ByWidth:

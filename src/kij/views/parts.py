@@ -138,7 +138,13 @@ SUMMARIES = {  # msg_type → what its content says, in a few words
     "input_request": lambda c: f"prompt {c.get('prompt')!r}",
     "input_reply": lambda c: f"value {c.get('value')!r}",
     "kernel_info_reply": lambda c: f"{c.get('implementation')} {c.get('implementation_version')}",
-    "iopub_welcome": lambda c: "the kernel greets a new subscriber",
+    "iopub_welcome": lambda c: f"welcomes the subscription {c.get('subscription', '')!r}",
+    "debug_request": lambda c: f"{c.get('command')} (seq {c.get('seq')})",
+    "debug_reply": lambda c: f"{c.get('command')}: {'success' if c.get('success') else 'failed'}",
+    "debug_event": lambda c: str(c.get("event", "")),
+    "create_subshell_reply": lambda c: f"subshell_id {short_id(c.get('subshell_id', ''))}",
+    "delete_subshell_request": lambda c: f"subshell_id {short_id(c.get('subshell_id', ''))}",
+    "list_subshell_reply": lambda c: "[" + ", ".join(short_id(i) for i in c.get("subshell_id", [])) + "]",
     "comm_open": lambda c: _comm_open(c),
     "comm_msg": lambda c: _comm_msg(c.get("data") if isinstance(c.get("data"), dict) else {}),
     "comm_close": lambda c: _comm(c.get("comm_id", "")),
@@ -177,8 +183,13 @@ def summary(rec) -> str:
         if payload is None:
             return "(no frames)"
         return f"{payload.length} B: " + (_short(payload.text) if payload.text is not None else "0x" + (payload.hex or ""))
+    content = rec.content or {}
     say = SUMMARIES.get(rec.msg_type)
-    return say(rec.content or {}) if say else ""
+    gist = say(content) if say else ""
+    if not gist and (rec.msg_type or "").endswith("_reply") and "status" in content:
+        gist = str(content["status"])  # e.g. interrupt_reply: ok
+    subshell = (getattr(rec, "header", None) or {}).get("subshell_id")
+    return f"{gist} · subshell_id {short_id(subshell)}" if subshell else gist
 
 
 def named(rec) -> tuple[str, str]:

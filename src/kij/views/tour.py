@@ -16,6 +16,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from kij.lessons.comms import CommsResult
+from kij.lessons.control import ControlResult
 from kij.lessons.kernels import KernelsResult
 from kij.lessons.magics import MagicsResult
 from kij.lessons.repl_diff import ReplDiffResult
@@ -24,7 +25,7 @@ from kij.lessons.swap import SwapResult
 from kij.lessons.tour import PlannedStop, Stop, TourResult
 from kij.lessons.which import WhichResult
 from kij.trace import Capture
-from kij.views import comms, frames, kernels, magics, repl_diff, state, swap, which
+from kij.views import comms, control, frames, kernels, magics, repl_diff, state, swap, which
 from kij.views.parts import ByWidth, lines, wrap_at_spaces
 
 # The view that draws each lesson's result in the tour, by the result's type.
@@ -36,6 +37,7 @@ DRAW = {
     SwapResult: swap.render,
     WhichResult: which.render,
     KernelsResult: kernels.render,
+    ControlResult: control.render,
     CommsResult: comms.render_compact,
 }
 
