@@ -66,7 +66,7 @@ def test_tour_pauses_between_lessons_on_a_terminal(kij):
     assert positions == sorted(positions)
     for fact in ["Out[2]: 40", "84", "<IDS|MSG>", "Invalid Signature", "kernels 👏 hold 👏 state", "2^10 = 1024", "Rule: Check sys.executable first",
                  "tour done", "Launching all 13 kernels they need (9 × python3, 2 × bash, kij-echo, kij-native)",
-                 "echo_update"]:
+                 "echo_update", "Who does each job", "On control the reply took"]:
         assert fact in " ".join(shown.split()), fact  # wherever the terminal wrapped it
     assert no_traceback(err)
     assert [once(t, shown) for t in TAKEAWAYS] == [1] * len(TAKEAWAYS)

@@ -44,22 +44,32 @@ def _says(act, part) -> Table:
     return says
 
 
-def _part(number: int, act, part, records: list[Record], ids: dict[str, int]) -> list:
+def _part(number: int, act, part, records: list[Record], ids: dict[str, int], compact: bool) -> list:
+    title = [blank(), Rule(Text(f"{number} · {act.title}", style="bold"), align="left")]
+    if compact:
+        return [*title, _says(act, part)]
     drawn = ByWidth(lambda width: Group(*(timeline(records, ids, width, fold=True)
                                           or [Text("(no messages)", style="dim")])))
-    return [blank(), Rule(Text(f"{number} · {act.title}", style="bold"), align="left"),
-            drawn, blank(), _says(act, part)]
+    return [*title, drawn, blank(), _says(act, part)]
 
 
-def render(result) -> Group:
-    """The whole lesson: a heading, the kernel, each part, the takeaway."""
+def render_compact(result) -> Group:
+    """`kij control` as kij tour shows it: each part's verdict, no timelines."""
+    return render(result, compact=True)
+
+
+def render(result, compact: bool = False) -> Group:
+    """The whole lesson: a heading, the kernel, each part (its timeline unless compact,
+    then what it showed), the takeaway."""
     cap = result.capture
     ids = message_ids(cap.messages)
     parts_by_name = {p.name: p for p in result.parts}
     body = [heading(TITLE, SUBTITLE), *_intro(result)]
     for number, act in enumerate(cap.acts, 1):
         records = [r for r in cap.messages if r.act == act.name]
-        body += _part(number, act, parts_by_name.get(act.name), records, ids)
+        body += _part(number, act, parts_by_name.get(act.name), records, ids, compact)
+    if compact:
+        body += [blank(), Text("every message of every part, and --save/--load: kij control", style="dim")]
     if result.takeaway:
         body.append(takeaway(result.takeaway))
     return Group(*body)

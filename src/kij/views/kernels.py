@@ -235,6 +235,22 @@ def _same_keys(result: KernelsResult) -> str | None:
     return "kernel_info_reply keys differ: " + "; ".join(f"{n}: {', '.join(k)}" for n, k in replies.items())
 
 
+def render_compact(result: KernelsResult):
+    """`kij kernels` as kij tour shows it: one line per kernel, the seven jobs, the takeaway."""
+    parts = [heading("kij kernels", "wrapper vs native: who writes the messaging"), Text("")]
+    for k in result.kernels:
+        a = k.answer
+        line = Text(k.name, style="bold")
+        line.append(f" · {k.source.kind or '?'}")
+        line.append(f" · {a.implementation} {a.implementation_version or ''} · language {a.language}"
+                    if a.language else f" · {a.skipped or a.error or 'no answer'}")
+        parts.append(line)
+    parts += [Text(""), jobs_block(result), Text("\nwhere each kernel.json was found, how {connection_file} "
+                                                   "reached the process, each class's overrides: kij kernels",
+                                                   style="dim"), takeaway(result.takeaway)]
+    return Group(*parts)
+
+
 def render(result: KernelsResult):
     """The whole lesson as one renderable."""
     parts = [heading("kij kernels", "wrapper vs native: who writes the messaging"), Text("")]

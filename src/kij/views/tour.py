@@ -36,8 +36,8 @@ DRAW = {
     MagicsResult: magics.render,
     SwapResult: swap.render,
     WhichResult: which.render,
-    KernelsResult: kernels.render,
-    ControlResult: control.render,
+    KernelsResult: kernels.render_compact,
+    ControlResult: control.render_compact,
     CommsResult: comms.render_compact,
 }
 
