@@ -58,7 +58,7 @@ COMMANDS = [
     Command("repl-diff", runs_user_code=True),
     Command("magics"),
     Command("which", kernel_flag=True, kernels=2),
-    Command("tour", kernels=8, slow=True),
+    Command("tour", kernels=13, slow=True),
     # kij tap: kij frames driving the kij-tap proxy kernel, which runs python3 behind
     # it — every fault then has to cross the proxy (the "kernel" SIGKILLed is the proxy)
     Command("frames", args=("--kernel", "kij-tap"), label="tap (frames via kij-tap)"),
