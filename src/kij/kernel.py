@@ -759,8 +759,15 @@ def _stop_channels(clients: list) -> None:
     up to a poll interval (a second, on a dead kernel) to notice it must stop."""
 
     def stop(client) -> None:
+        # Channel by channel, so one that fails to stop cannot leave the heartbeat thread
+        # running on a context about to be destroyed; only channels that exist.
+        for name in ("_shell_channel", "_iopub_channel", "_stdin_channel", "_control_channel", "_hb_channel"):
+            channel = getattr(client, name, None)
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    channel.stop()
         with contextlib.suppress(Exception):
-            client.stop_channels()
+            client.stop_channels()  # and the client's own context, if it made one
 
     stopping = [threading.Thread(target=stop, args=(client,), daemon=True) for client in clients]
     for thread in stopping:
