@@ -34,10 +34,9 @@ import uuid
 from dataclasses import dataclass
 
 from kij import wire
-from kij.kernel import await_reply, until_live
+from kij.kernel import POLL_MS, await_reply, until_live
 
 CHANNELS = ("shell", "control", "stdin", "iopub")  # the signed, JSON-speaking ones
-POLL_MS = 200
 
 
 @dataclass
