@@ -77,6 +77,7 @@ class Record:
     buffers: int = 0
     signature_valid: bool | None = None  # None: nothing was signed (heartbeat, empty key)
     note: str | None = None  # what kij did to it or made of it ("forged", "replay of #5", …)
+    leg: str = "zmq"  # zmq: a ZeroMQ socket onto the kernel | websocket: a browser's websocket to jupyter_server
 
 
 @dataclass
