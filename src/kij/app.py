@@ -361,3 +361,39 @@ def tap(
             echo(draw(event))
         return
     show(lesson.status(), json, view, view.render_status)
+
+
+@app.command(cls=Command)
+def parallel(
+    engines: Annotated[Optional[int], typer.Option(
+        "--engines", "-n", metavar="N", help="How many engines kij starts (default 2).")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", metavar="NAME",
+        help="Attach to the cluster running in IPython profile NAME (e.g. started by `ipcluster start`); "
+             "kij never stops it.")] = None,
+    profile_dir: Annotated[Optional[str], typer.Option(
+        "--profile-dir", metavar="DIR", help="Attach to the cluster whose profile directory is DIR.")] = None,
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE", help="Also write the capture to FILE (kij frames --load FILE reads it).")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound."""
+    from kij.lessons import parallel as lesson
+    from kij.views import parallel as view
+
+    lesson.check_flags(engines, profile, profile_dir, save)
+    with shown_if_it_fails(json, frames_view_module()), spinner(view.progress("starting …")) as status:
+        result = lesson.run(engines, profile, profile_dir, timeout=timeout,
+                            progress=lambda text: status.update(view.progress(text)),
+                            tell=lambda text: echo(view.notice(text), stderr=True))
+    if save:
+        lesson.save(result, save)
+    show(result, json, view)
+
+
+def frames_view_module():
+    """The view that draws a capture on its own (a lesson that failed part way carries one)."""
+    from kij.views import frames
+
+    return frames

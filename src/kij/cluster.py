@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -378,11 +377,11 @@ class RegistrationRelay:
                             back.identity = ident
                             back.connect(hub)
                             poller.register(back, zmq.POLLIN)
-                        self.cluster.recorder.record("registration", "from_kernel", frames)
+                        self.cluster.recorder.record("reg", "from_kernel", frames)
                         backs[ident].send_multipart(rest)
                     else:
                         ident = sock.identity
-                        self.cluster.recorder.record("registration", "to_kernel", [ident, *frames])
+                        self.cluster.recorder.record("reg", "to_kernel", [ident, *frames])
                         front.send_multipart([ident, *frames])
         finally:
             for back in backs.values():
@@ -413,7 +412,7 @@ class Notifications:
             if time.monotonic() > deadline:
                 raise KernelFault(f"only {len(registered)} of {n} engines registered within {timeout:g} s")
             if self.sock.poll(POLL_MS):
-                got = cluster.recorder.record("notification", "from_kernel", self.sock.recv_multipart())
+                got = cluster.recorder.record("notify", "from_kernel", self.sock.recv_multipart())
                 if got.msg_type == "registration_notification":
                     registered.append(Engine(id=got.content["id"], uuid=got.content["uuid"]))
                     say(f"{len(registered)} of {n} engines registered …")
@@ -502,7 +501,7 @@ def hear_heartbeats(cluster: Cluster, count: int, timeout: float) -> list[Sniffe
         deadline = time.monotonic() + timeout
         while len(heard) < count and time.monotonic() < deadline:
             if sock.poll(POLL_MS):
-                heard.append(cluster.recorder.record("hb", "from_kernel", sock.recv_multipart()))
+                heard.append(cluster.recorder.record("hb", "to_kernel", sock.recv_multipart()))
     return heard
 
 
@@ -513,7 +512,8 @@ def hear_heartbeats(cluster: Cluster, count: int, timeout: float) -> list[Sniffe
 class Sockets:
     pid: int
     listening: list[int]  # TCP ports it listens on
-    connected_to: list[int]  # remote TCP ports of its established connections
+    loopback: list[int]  # those of them bound to a loopback address only
+    connected_to: list[int]  # the remote ports of the connections it opened (not those it accepted)
 
 
 def sockets_of(pid: int) -> Sockets | None:
@@ -525,8 +525,11 @@ def sockets_of(pid: int) -> Sockets | None:
     except (psutil.Error, OSError):
         return None
     listening = sorted({c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN})
-    connected = sorted({c.raddr.port for c in conns if c.status == psutil.CONN_ESTABLISHED and c.raddr})
-    return Sockets(pid=pid, listening=listening, connected_to=connected)
+    loopback = sorted({c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN
+                       and c.laddr.ip in ("127.0.0.1", "::1")})
+    connected = sorted({c.raddr.port for c in conns if c.status == psutil.CONN_ESTABLISHED and c.raddr
+                        and c.laddr.port not in listening})
+    return Sockets(pid=pid, listening=listening, loopback=loopback, connected_to=connected)
 
 
 def port_names(cluster: Cluster) -> dict[int, str]:
