@@ -90,6 +90,7 @@ class Cluster:
     recorder: Recorder
     engines: list[Engine] = field(default_factory=list)
     controller_pid: int | None = None
+    launched: list[int] = field(default_factory=list)  # the engine processes kij started
     relay_port: int | None = None  # the port engines registered through (kij's relay)
     ipp: object = None  # the ipyparallel.Cluster, when kij started it
     boot_ms: float = 0.0
@@ -105,8 +106,9 @@ class Cluster:
         """Raise KernelDied if the controller or an engine kij started has exited."""
         import psutil
 
+        engines = {e.pid: f"engine {e.id}" for e in self.engines if e.pid}
         for what, pid in [("the controller", self.controller_pid),
-                          *((f"engine {e.id}", e.pid) for e in self.engines)]:
+                          *((engines.get(pid, "an engine"), pid) for pid in self.launched)]:
             if pid is None or not self.owned:
                 continue
             try:
@@ -177,10 +179,10 @@ def started(n: int, on_progress: Callable[[str], None] | None = None,
             with signals_deferred():
                 say(f"starting {n} engines …")
                 ipc.start_engines_sync(n)
-                cluster.engines = [Engine(id=-1, uuid="", pid=getattr(launcher, "pid", None))
-                                   for es in ipc.engines.values() for launcher in es.launchers.values()]
+                cluster.launched = [launcher.pid for es in ipc.engines.values()
+                                    for launcher in es.launchers.values() if getattr(launcher, "pid", None)]
             registered = notes.wait_for(n, timeout, say, cluster)
-        _match_pids(cluster, registered)
+        cluster.engines = sorted(registered, key=lambda e: e.id)  # each one's PID: from the engine itself, later
         cluster.boot_ms = round((time.monotonic() - t0) * 1000, 1)
         yield cluster
     finally:
@@ -197,13 +199,6 @@ def _point_engines_at(path: Path, engine_info: dict, port: int) -> None:
     path.write_text(json.dumps({**engine_info, "registration": port}, indent=2))
 
 
-def _match_pids(cluster: Cluster, registered: list[Engine]) -> None:
-    """Engines as the Hub numbered them; each one's PID comes later, from the engine itself."""
-    pids = [e.pid for e in cluster.engines]
-    cluster.engines = sorted(registered, key=lambda e: e.id)
-    cluster.launched_pids = pids  # type: ignore[attr-defined]
-
-
 def _stop(ipc, cluster: Cluster | None) -> None:
     """Stop every engine and the controller kij started; then make sure their processes
     are gone (SIGKILL what is still there after STOP_WAIT)."""
@@ -213,7 +208,7 @@ def _stop(ipc, cluster: Cluster | None) -> None:
         return
     pids = [getattr(ipc.controller, "pid", None) if ipc.controller else None]
     pids += [getattr(l, "pid", None) for es in ipc.engines.values() for l in es.launchers.values()]
-    pids += getattr(cluster, "launched_pids", []) if cluster else []
+    pids += cluster.launched if cluster else []
     with contextlib.suppress(Exception):
         ipc.stop_engines_sync()
     with contextlib.suppress(Exception):

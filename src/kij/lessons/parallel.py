@@ -204,6 +204,7 @@ class Lesson:
             reply = replies[requests[e.id].msg_id]
             facts = result_of(reply)
             e.host, e.pid, e.kernel_class, e.applied = facts["host"], facts["pid"], facts["kernel_class"], True
+            self.cluster.engines[engines.index(e)].pid = e.pid if e.host == socket.gethostname() else None
             self.notes[id(reply)] = f"from engine {e.id}: its identity is the frame in front"
         self.flush()
         act.request_msg_id = requests[engines[0].id].msg_id
