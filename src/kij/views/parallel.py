@@ -34,20 +34,37 @@ def _intro(r: Result) -> list:
     parts = [Text(said)]
     if r.notice and not r.owned:
         parts.append(Text(f"Before it began, kij said: {r.notice}", style="yellow"))
-    parts.append(Text("kij's own sockets, signed with the key from the controller's connection file: DEALERs on "
-                      "the mux and task schedulers, SUBs on notification and hb_ping. → goes toward the "
-                      "engines, ← comes from them.", style="dim"))
+    parts.append(Text("kij's own sockets, signing with the controller's key: DEALERs on mux and task, SUBs on "
+                      "notification and hb_ping. → toward the engines, ← from them.", style="dim"))
     return parts
 
 
-def _engines(r: Result) -> Table:
+def _engines(r: Result) -> ByWidth:
+    """A table on a wide terminal; two lines per engine on a narrow one."""
+    return ByWidth(lambda width: _engine_table(r) if width >= 72 else Group(*_engine_lines(r)))
+
+
+def _class_line(e) -> str:
+    names = [c.rsplit(".", 1)[-1] for c in e.kernel_class[:2]]
+    return f"{names[0]}({names[1]})" if len(names) == 2 else "".join(names) or "?"
+
+
+def _engine_lines(r: Result) -> list[Text]:
+    drawn = []
+    for e in r.engines:
+        drawn.append(Text.assemble((f"engine {e.id}", "bold"), f" · PID {e.pid or '?'} · {e.host or '?'}"))
+        drawn.append(Text(f"  {e.implementation} {e.implementation_version}, protocol {e.protocol_version} · "
+                          f"{_class_line(e)}", style="dim", overflow="fold"))
+    return drawn
+
+
+def _engine_table(r: Result) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
-    for col in ("engine", "PID", "host", "kernel_info", "its kernel's class, and what it subclasses"):
+    for col in ("engine", "PID", "host", "kernel_info", "its kernel's class(base)"):
         table.add_column(col, style="dim" if col != "engine" else "bold", overflow="fold")
     for e in r.engines:
-        classes = " → ".join(c.rsplit(".", 1)[-1] for c in e.kernel_class[:3]) or "?"
         table.add_row(str(e.id), str(e.pid or "?"), e.host or "?",
-                      f"{e.implementation} {e.implementation_version} · protocol {e.protocol_version}", classes)
+                      f"{e.implementation} {e.implementation_version}, {e.protocol_version}", _class_line(e))
     return table
 
 
@@ -97,6 +114,10 @@ def topology_verdict(procs: list[Process]) -> Text | None:
                          "(loopback helpers, not a door for the controller)")
 
 
+# kij tour: these steps are kij frames' own, shown in full by kij frames itself
+COMPACT_LEFT_OUT = ("kernel_info", "engine:control", "engine:heartbeat", "heartbeat")
+
+
 def _detailed(act: Act, rec, compact: bool) -> bool:
     """Which messages get their frames drawn."""
     if compact:
@@ -111,8 +132,8 @@ def _detailed(act: Act, rec, compact: bool) -> bool:
 def _step(r: Result, number: int, act: Act, ids: dict, compact: bool, width: int) -> list:
     records = [m for m in r.capture.messages if m.act == act.name]
     drawn: list = [blank(), Rule(Text(f"{number} · {act.title}", style="bold"), align="left")]
-    if not (compact and act.name == "map"):
-        drawn += frames_view.timeline(records, ids, width, fold=compact)
+    if not compact or act.name == "apply":
+        drawn += frames_view.timeline(records, ids, width)
     shown = set()
     for rec in records:
         key = (rec.msg_type, rec.direction)
@@ -159,7 +180,8 @@ def _page(r: Result, compact: bool, width: int) -> list:
     subtitle = "engines are kernels: a real cluster, and its wire"
     drawn: list = [heading("kij parallel", subtitle), *_intro(r), blank(), _engines(r)]
     ids = frames_view.message_ids(r.capture.messages)
-    for number, act in enumerate(r.capture.acts, 1):
+    acts = [a for a in r.capture.acts if not (compact and a.name in COMPACT_LEFT_OUT)]
+    for number, act in enumerate(acts, 1):
         drawn += _step(r, number, act, ids, compact, width)
     if r.bound_kernel is not None and not compact:
         k = r.bound_kernel
