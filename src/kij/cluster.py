@@ -200,31 +200,45 @@ def _point_engines_at(path: Path, engine_info: dict, port: int) -> None:
 
 
 def _stop(ipc, cluster: Cluster | None) -> None:
-    """Stop every engine and the controller kij started; then make sure their processes
-    are gone (SIGKILL what is still there after STOP_WAIT)."""
-    import psutil
-
+    """Stop every engine and the controller kij started; then make sure their processes,
+    and the processes they started (schedulers, nannies), are gone: SIGKILL what is
+    still there after STOP_WAIT."""
     if ipc is None:
         return
     pids = [getattr(ipc.controller, "pid", None) if ipc.controller else None]
-    pids += [getattr(l, "pid", None) for es in ipc.engines.values() for l in es.launchers.values()]
+    pids += [getattr(launcher, "pid", None) for es in ipc.engines.values() for launcher in es.launchers.values()]
     pids += cluster.launched if cluster else []
-    with contextlib.suppress(Exception):
-        ipc.stop_engines_sync()
-    with contextlib.suppress(Exception):
-        ipc.stop_controller_sync()
+    tree = _process_tree({p for p in pids if p})
+    for stop in (ipc.stop_engines_sync, ipc.stop_controller_sync):
+        try:
+            stop()
+        except BaseException:  # noqa: BLE001 — e.g. asyncio's CancelledError after a Ctrl-C; the kill below follows
+            pass
+    _kill_what_remains(tree)
+    from ipyparallel.cluster import cluster as ipp_cluster
+
+    ipp_cluster._atexit_clusters.discard(ipc)  # stopped: nothing left for its atexit hook
+
+
+def _process_tree(pids: set[int]) -> list:
+    import psutil
+
     procs = []
-    for pid in {p for p in pids if p}:
+    for pid in pids:
         with contextlib.suppress(psutil.Error):
-            procs.append(psutil.Process(pid))
+            proc = psutil.Process(pid)
+            procs += [proc, *proc.children(recursive=True)]
+    return procs
+
+
+def _kill_what_remains(procs: list) -> None:
+    import psutil
+
     _, alive = psutil.wait_procs(procs, timeout=STOP_WAIT)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=STOP_WAIT)
-    with contextlib.suppress(Exception):
-        ipp_atexit = __import__("ipyparallel.cluster.cluster", fromlist=["_atexit_clusters"])
-        ipp_atexit._atexit_clusters.discard(ipc)
 
 
 @contextlib.contextmanager
