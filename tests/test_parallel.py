@@ -227,6 +227,13 @@ def test_ctrl_c_while_engines_register(kij, tmp_path):
     assert list(tmp.glob("kij-parallel-*")) == []
 
 
+def answer() -> int:
+    return 6 * 7
+
+
+answer.__module__ = "__main__"  # the engine cannot import this test module
+
+
 def test_attach_leaves_the_users_cluster_running(kij, tmp_path):
     import ipyparallel as ipp
 
@@ -242,7 +249,7 @@ def test_attach_leaves_the_users_cluster_running(kij, tmp_path):
         assert "this cluster is not kij's" in run.stderr  # said before anything ran
         skipped = {a["name"]: a["outcome"] for a in doc["capture"]["acts"] if a["outcome"].startswith("skipped")}
         assert set(skipped) == {"registration", "bind"}
-        assert rc[:].apply_sync(lambda: 6 * 7) == [42]  # still running, still answering
+        assert rc[:].apply_sync(answer) == [42]  # still running, still answering
         assert user.controller.running
     finally:
         rc.close()

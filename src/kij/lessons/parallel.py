@@ -44,9 +44,18 @@ MAX_ENGINES = 16
 DEFAULT_ENGINES = 2
 
 
-# --- what runs on the engines (ipyparallel cans the code itself: no kij needed there) ---
+# --- what runs on the engines ---------------------------------------------------------
 
 
+def portable(f: Callable) -> Callable:
+    """Run f on an engine that has no kij: ipyparallel pickles a function's code, but
+    an engine imports the module it was defined in for its globals — unless that module
+    is __main__ (then it uses its own). These functions import what they need inside."""
+    f.__module__ = "__main__"
+    return f
+
+
+@portable
 def whoami() -> dict:
     """Applied on every engine: where it runs, and what its kernel is."""
     import os
@@ -59,6 +68,7 @@ def whoami() -> dict:
             "kernel_class": [f"{c.__module__}.{c.__qualname__}" for c in type(kernel).__mro__[:3]]}
 
 
+@portable
 def square(x: int) -> tuple:
     """Mapped over the load-balanced view: x², and which process computed it."""
     import os
@@ -66,6 +76,7 @@ def square(x: int) -> tuple:
     return x * x, os.getpid()
 
 
+@portable
 def bind() -> int:
     """Applied on one engine: open its sockets as a kernel's (ipyparallel.bind_kernel)."""
     import os
