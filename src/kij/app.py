@@ -380,10 +380,11 @@ def parallel(
 ) -> None:
     """Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound."""
     from kij.lessons import parallel as lesson
+    from kij.views import frames as frames_view
     from kij.views import parallel as view
 
     lesson.check_flags(engines, profile, profile_dir, save)
-    with shown_if_it_fails(json, frames_view_module()), spinner(view.progress("starting …")) as status:
+    with shown_if_it_fails(json, frames_view), spinner(view.progress("starting …")) as status:
         result = lesson.run(engines, profile, profile_dir, timeout=timeout,
                             progress=lambda text: status.update(view.progress(text)),
                             tell=lambda text: echo(view.notice(text), stderr=True))
@@ -391,9 +392,3 @@ def parallel(
         lesson.save(result, save)
     show(result, json, view)
 
-
-def frames_view_module():
-    """The view that draws a capture on its own (a lesson that failed part way carries one)."""
-    from kij.views import frames
-
-    return frames

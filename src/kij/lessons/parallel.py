@@ -144,9 +144,10 @@ class Result:
 class Lesson:
     """The steps on one cluster, recorded as acts over one capture."""
 
-    def __init__(self, cluster: Cluster, timeout: float):
+    def __init__(self, cluster: Cluster, timeout: float, progress: Callable[[str], None] | None = None):
         self.cluster = cluster
         self.timeout = timeout
+        self.say = progress or (lambda text: None)
         self.capture = Capture(session="", takeaway=TAKEAWAY)
         self.act: str | None = None
         self._recorded = 0
@@ -158,6 +159,7 @@ class Lesson:
     def begin(self, name: str, title: str) -> Act:
         self.flush()
         self.act = name
+        self.say(title.split(":", 1)[-1].strip() + " …")
         act = Act(name=name, title=title)
         self.capture.acts.append(act)
         return act
@@ -406,7 +408,7 @@ def run(engines: int | None = None, profile: str | None = None, profile_dir: str
     engines = engines or DEFAULT_ENGINES
     with (clusters.started(engines, on_progress=progress, timeout=max(timeout, clusters.START_TIMEOUT)) if owned
           else clusters.attached(profile, profile_dir, timeout=timeout)) as cluster:
-        lesson = Lesson(cluster, timeout)
+        lesson = Lesson(cluster, timeout, progress)
         try:
             return _steps(lesson, cluster, tell)
         except KijError as exc:
