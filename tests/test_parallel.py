@@ -251,6 +251,8 @@ def test_attach_leaves_the_users_cluster_running(kij, tmp_path):
         assert set(skipped) == {"registration", "bind"}
         assert rc[:].apply_sync(answer) == [42]  # still running, still answering
         assert user.controller.running
+        roles = {p["role"] for p in doc["topology"]}
+        assert {"controller", "engine 0"} <= roles  # a local cluster: its processes' sockets were read
     finally:
         rc.close()
         user.stop_cluster_sync()

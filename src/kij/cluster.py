@@ -254,8 +254,20 @@ def attached(profile: str | None = None, profile_dir: str | None = None,
     cluster = Cluster(profile_dir=str(path), cluster_id=cluster_id, owned=False, client_info=info,
                       engine_info=_read_json(engine_file) if engine_file.exists() else {},
                       recorder=Recorder(wire.key_bytes(info["key"]), info.get("signature_scheme", "hmac-sha256")))
+    cluster.controller_pid = _local_controller_pid(path, cluster_id)
     cluster.engines = connection_request(cluster, timeout)
     yield cluster
+
+
+def _local_controller_pid(profile_dir: Path, cluster_id: str) -> int | None:
+    """The controller's PID, when the cluster file says a local launcher started it
+    (then it runs on this host); None otherwise (kij reads no other host's processes)."""
+    path = profile_dir / "security" / f"cluster-{cluster_id}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        controller = json.loads(path.read_text())["controller"]
+        if controller.get("class") == "local":
+            return int(controller["state"]["pid"])
+    return None
 
 
 def find_profile(profile: str | None, profile_dir: str | None) -> Path:

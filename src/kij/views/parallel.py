@@ -109,9 +109,10 @@ def topology_verdict(procs: list[Process]) -> Text | None:
     if strangers:
         return Text("✗ " + "; ".join(f"{role}'s {_port(u)} is dialled by {', '.join(u.peers)}"
                                       for role, u in strangers), style="bold red")
+    loopback = all(u.loopback for e in engines for u in e.listening)
     return Text.assemble(("✓ ", "bold green"), "every connection between an engine and the controller was "
-                         "opened by the engine; what an engine listens on, only it and its own nanny dial "
-                         "(loopback helpers, not a door for the controller)")
+                         "opened by the engine; what an engine listens on, only it and its own nanny dial"
+                         + (" (on loopback only: helpers, not a door for the controller)" if loopback else ""))
 
 
 # kij tour: these steps are kij frames' own, shown in full by kij frames itself
