@@ -268,3 +268,21 @@ def test_bad_flags_exit_2_before_anything_starts(kij, args, says):
     run = kij.run("parallel", *args, timeout=60)
     assert run.returncode == 2 and says in run.stderr and no_traceback(run.stderr)
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_once_engines_are_registered(kij, tmp_path):
+    tmp = private_tmp(kij, tmp_path)
+    proc = kij.popen("parallel", "--engines", "1")
+    try:
+        wait_until(lambda: any(registered(p) for p in engine_pids(kij.marker)), timeout=180,
+                   what="a registered engine")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert no_traceback(err)
+    kij.assert_clean()
+    assert list(tmp.glob("kij-parallel-*")) == []
