@@ -376,7 +376,10 @@ def parallel(
     save: Annotated[Optional[str], typer.Option(
         "--save", metavar="FILE", help="Also write the capture to FILE (kij frames --load FILE reads it).")] = None,
     json: JsonFlag = False,
-    timeout: Timeout = 30.0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", callback=positive,
+        help="Seconds each step may wait for the engines' replies (kij's own cluster: then stopped, exit 1; "
+             "an attached one is left as it is).")] = 30.0,
 ) -> None:
     """Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound."""
     from kij.lessons import parallel as lesson
