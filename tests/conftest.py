@@ -49,8 +49,14 @@ def pytest_cmdline_main(config) -> None:
     that `-p no:xdist` stays a valid way to run serially."""
     if not config.pluginmanager.hasplugin("xdist") or "PYTEST_XDIST_WORKER" in os.environ:
         return
-    if config.option.numprocesses is None and config.option.dist == "no" and not config.option.collectonly:
-        config.option.numprocesses = WORKERS
+    if config.option.numprocesses is not None or config.option.dist != "no" or config.option.collectonly:
+        return
+    # Given only some test files, no more workers than files (a module runs in one
+    # worker; an idle one still costs its start-up); one file runs serially.
+    files = {arg.split("::")[0] for arg in config.args}
+    workers = min(WORKERS, len(files)) if files and all(f.endswith(".py") for f in files) else WORKERS
+    if workers > 1:
+        config.option.numprocesses = workers
         config.option.dist = "loadfile"
 
 
