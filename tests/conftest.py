@@ -24,6 +24,65 @@ import pytest
 MARK = "KIJ_TEST_MARK"
 
 
+# --- one private Jupyter runtime directory per test process --------------------------
+#
+# `uv run pytest` runs the tests in several processes (pytest-xdist, `-n` in
+# pyproject's addopts). Each process — each xdist worker, or the one process of a
+# serial run — gets a runtime directory of its own before any test runs, so
+# connection files, kij tap's traces (<runtime dir>/kij-tap) and a test's "nothing is
+# left in the runtime directory" can never see another worker's. Tests that need a
+# directory of their own still make one (KijRunner, the module fixtures). Kernels are
+# never shared across processes: each module-scoped kernel lives in the one worker
+# that runs its module (`--dist loadfile`).
+
+_PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR",)
+
+# How many test processes `uv run pytest` starts when not told (-n N): measured on the
+# project's 2-core machine, where kernel tests mostly wait on I/O (docs/development.md).
+WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config) -> None:
+    """Run in parallel by default, one module per worker (--dist loadfile); an explicit
+    -n (-n 0: serially), --dist, or `-p no:xdist` wins. Not in pyproject's addopts, so
+    that `-p no:xdist` stays a valid way to run serially."""
+    if not config.pluginmanager.hasplugin("xdist") or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    if config.option.numprocesses is not None or config.option.dist != "no" or config.option.collectonly:
+        return
+    # Given only some test files, no more workers than files (a module runs in one
+    # worker; an idle one still costs its start-up); one file runs serially.
+    files = {arg.split("::")[0] for arg in config.args}
+    workers = min(WORKERS, len(files)) if files and all(f.endswith(".py") for f in files) else WORKERS
+    if workers > 1:
+        config.option.numprocesses = workers
+        config.option.dist = "loadfile"
+
+
+def pytest_configure(config) -> None:
+    import shutil
+    import tempfile
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    private = tempfile.mkdtemp(prefix=f"kij-tests-{worker}-")
+    config._kij_private = (private, {name: os.environ.get(name) for name in _PRIVATE_ENV}, shutil.rmtree)
+    os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(private, "runtime")
+    os.mkdir(os.environ["JUPYTER_RUNTIME_DIR"])
+
+
+def pytest_unconfigure(config) -> None:
+    private, saved, rmtree = getattr(config, "_kij_private", (None, {}, None))
+    if private is None:
+        return
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    rmtree(private, ignore_errors=True)
+
+
 def processes_with(marker: str) -> list[str]:
     """Command lines of live processes whose environment carries marker."""
     found = []

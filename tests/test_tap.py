@@ -453,6 +453,7 @@ def test_follow_prunes_week_old_finished_traces_and_prune_keeps_live_ones(kij):
     process is writing (this test holds the writer's lock, as a tap proxy does)."""
     from kij.lessons.tap import PRUNE_AFTER_S
 
+    kij.env["COLUMNS"] = "400"  # wide: the paths are long (more so under xdist: popen-gwN/) and must not wrap
     folder = kij.runtime / "kij-tap"
     folder.mkdir()
     head = json.dumps({"format": trace.FORMAT, "kernel": {"name": "python3", "connection_file": "kernel-x.json"},

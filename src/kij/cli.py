@@ -70,8 +70,55 @@ def command_line(argv: list[str]):
 
     group = get_command(app)
     if argv[0] in group.commands:
-        return group.commands[argv[0]], argv[1:], f"kij {argv[0]}"
+        return _plainly_coerced(group.commands[argv[0]]), argv[1:], f"kij {argv[0]}"
     return group, argv, "kij"
+
+
+# A flag's value that converts the plain way exactly as pydantic would convert it.
+# (bool: only an unset flag or a bool itself; any text goes to typer.)
+_PLAIN = {str: None, int: re.compile(r"[+-]?\d+"), float: re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"),
+          bool: re.compile(r"(?!)")}
+
+
+class _PlainCoercion:
+    """typer (0.29) turns each flag's text into its type through a pydantic TypeAdapter,
+    built on first use — importing pydantic and building the adapters cost kij's process
+    more CPU than anything else it does beside its kernels. kij's flags are str, int,
+    float, bool and list[str] (or None): a value of plain form is converted here; any
+    other (a typo, `inf`) goes to typer's own coercion, so what is accepted and every
+    error message stay typer's. (The unset --help flag, too, would build an adapter.)"""
+
+    def __init__(self, kind: type):
+        self.kind = kind
+
+    def coerce(self, value, param, ctx):
+        if self.kind is list:  # a repeatable str flag: typer gives () when unset, else a list
+            if value is None:
+                return ()
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+        elif value is None or type(value) is self.kind:  # unset, or the default as written
+            return value
+        else:
+            pattern = _PLAIN[self.kind]
+            if isinstance(value, str) and (pattern is None or pattern.fullmatch(value)):
+                return self.kind(value)
+        from typer._coercion import build_runtime_param
+
+        param._runtime_param = build_runtime_param(param.type_descriptor)
+        return param._runtime_param.coerce(value, param=param, ctx=ctx)
+
+
+def _plainly_coerced(command):
+    """The command, its str / int / float / bool / list[str] flags (typer has already
+    taken Optional off) coerced by _PlainCoercion; any other kind is left to typer."""
+    help_option = command.get_help_option(command.context_class(command))  # made once, kept by typer
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        kind = list if annotation == list[str] else annotation
+        if kind in (*_PLAIN, list) and getattr(param, "_runtime_param", False) is None:
+            param._runtime_param = _PlainCoercion(kind)
+    return command
 
 
 def run(argv: list[str]) -> int:
@@ -230,9 +277,26 @@ def print_json(result) -> None:
 
 
 def spinner(text: str):
-    """A spinner on stderr while something runs (rich draws nothing when stderr is not
-    a terminal, so piped output and --json stay clean); `.update(text)` renames it."""
-    return console(stderr=True).status(text, spinner="dots")
+    """A spinner on stderr while something runs; `.update(text)` renames it. Only on a
+    terminal: elsewhere rich would draw nothing, yet its refresh thread would still wake
+    12 times a second for the whole boot — CPU taken from the booting kernels."""
+    con = console(stderr=True)
+    if not con.is_terminal or con.is_dumb_terminal:
+        return _Unseen()
+    return con.status(text, spinner="dots")
+
+
+class _Unseen:
+    """The spinner where none can be seen: a context that does nothing, and renames too."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, *args, **kwargs) -> None:
+        pass
 
 
 def booting(names: list[str]):

@@ -1,0 +1,105 @@
+"""kij's own cost beside its kernels (issue 18): what a command does not need, it does
+not import or run — and what it does is unchanged.
+
+Each check runs in a fresh interpreter, so `sys.modules` tells what was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kij.cli import COMMANDS
+
+
+def fresh(code: str) -> dict:
+    """Run code in a new interpreter; it prints one JSON document, returned here."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+ARGVS = [
+    ["state"], ["state", "--json", "--timeout", "2.5"], ["swap"], ["swap", "-k", "python3", "-k", "bash"],
+    ["frames", "-c", "x = 1", "--kernel", "bash", "--save", "a.jsonl", "--timeout", "7", "--json"],
+    ["frames", "--timeout", "1e-3"], ["tour", "--pause"], ["repl-diff", "-c", "1"], ["tap", "prune"],
+    ["which", "-k", "bash", "--timeout", "+3."],
+]
+
+
+def test_commands_parse_without_pydantic_and_exactly_as_typer_does():
+    """Every command's flags parse without importing pydantic, to the very values (and
+    types) typer's own pydantic coercion gives them."""
+    got = fresh(f"""
+        import json, sys
+        from kij.cli import command_line
+        argvs = {ARGVS!r}
+        ours = []
+        for argv in argvs + [[c] for c in {list(COMMANDS)!r} if c != "check"]:
+            cmd, args, prog = command_line(argv)
+            ours.append(repr(sorted(cmd.make_context(prog, args).params.items())))
+        before = "pydantic" in sys.modules
+        from typer.main import get_command
+        from kij.app import app
+        theirs = []
+        for argv in argvs:
+            cmd = get_command(app).commands[argv[0]]  # a fresh command: typer's own coercion
+            theirs.append(repr(sorted(cmd.make_context(argv[0], argv[1:]).params.items())))
+        print(json.dumps({{"pydantic": before, "ours": ours[:len(argvs)], "theirs": theirs}}))
+    """)
+    assert got["pydantic"] is False
+    assert got["ours"] == got["theirs"]
+
+
+@pytest.mark.parametrize("value", ["abc", "inf", "1,5", ""])
+def test_a_value_not_of_plain_form_gets_typers_own_answer(value):
+    got = fresh(f"""
+        import json
+        from kij.cli import command_line
+        from typer.main import get_command
+        from kij.app import app
+
+        def answer(cmd):
+            try:
+                return repr(cmd.make_context("kij state", ["--timeout", {value!r}]).params["timeout"])
+            except Exception as exc:
+                return type(exc).__name__ + ": " + exc.format_message()
+
+        ours = answer(command_line(["state"])[0])
+        print(json.dumps([ours, answer(get_command(app).commands["state"])]))
+    """)
+    assert got[0] == got[1]
+
+
+def test_finding_kernelspecs_does_not_import_ipython_and_finds_what_jupyter_client_finds():
+    got = fresh("""
+        import json, sys
+        from kij.kernel import kernelspecs, spec_manager
+        ours, dirs = kernelspecs(), spec_manager().kernel_dirs
+        imported = "IPython" in sys.modules
+        from jupyter_client.kernelspec import KernelSpecManager
+        ksm = KernelSpecManager()
+        print(json.dumps({"ipython": imported, "same": ours == ksm.find_kernel_specs(),
+                          "dirs": dirs == ksm.kernel_dirs}))
+    """)
+    assert got == {"ipython": False, "same": True, "dirs": True}
+
+
+def test_no_spinner_thread_where_no_spinner_can_be_seen():
+    """stderr not a terminal: the boot spinner starts no refresh thread (it would wake
+    12 times a second through every boot)."""
+    got = fresh("""
+        import json, threading
+        from kij.cli import booting
+        before = threading.active_count()
+        with booting(["python3"]) as status:
+            status.update("still booting")
+            during = threading.active_count()
+        print(json.dumps([before, during]))
+    """)
+    assert got[0] == got[1]
