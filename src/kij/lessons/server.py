@@ -50,7 +50,7 @@ class Pair:
     msg_type: str
     msg_id: str
     direction: str
-    ws_seq: int | None
+    ws_seq: int | None  # its # in the capture (both legs numbered in one order)
     zmq_seq: int | None
     signature_valid: bool | None = None  # kij's own HMAC check with the connection file's key
     same_bytes: bool | None = None  # header … content byte for byte the same on both legs
@@ -92,8 +92,8 @@ class ServerResult:
     subprotocol: str = ""
     execute_msg_id: str = ""
     pairs: list[Pair] = field(default_factory=list)
-    server_own: list[int] = field(default_factory=list)  # ZeroMQ requests the server sent on its own
-    zmq_identity: str = ""  # the routing identity of the server's shell socket, as the trace has it
+    server_own: list = field(default_factory=list)  # the #s of ZeroMQ requests the server sent on its own
+    zmq_identity: str = ""  # the routing identity on the execute_request's ZeroMQ frames (the server's socket)
     legacy: dict = field(default_factory=dict)  # the legacy JSON form: what went, what came
     document: Document | None = None
     lives_on: dict = field(default_factory=dict)
@@ -176,6 +176,7 @@ class Lesson:
         self.acts: list[Act] = []
         self.zmq: list[Record] = []
         self.zmq_started = 0.0
+        self.key: tuple[bytes, str] | None = None  # the connection file's key and scheme, once read
 
     def act(self, name: str, title: str) -> Act:
         self.acts.append(Act(name, title))
@@ -257,17 +258,34 @@ def steps(lesson: Lesson, result: ServerResult) -> None:
 
 def finish(lesson: Lesson, result: ServerResult, t: float) -> Capture:
     result.capture = lesson.capture(kernel_facts(lesson, result))
+    numbered(result)
     result.zmq_seen = bool(lesson.zmq)
     result.elapsed_ms = round((time.monotonic() - t) * 1000, 1)
     result.capture.elapsed_ms = result.elapsed_ms
     return result.capture
 
 
+def numbered(result: ServerResult) -> None:
+    """Each pair's # on each leg, as the capture numbers them (the first record with its msg_id)."""
+    first: dict[tuple[str, str], int] = {}
+    for rec in result.capture.messages:
+        first.setdefault((rec.leg, rec.msg_id or ""), rec.seq)
+    for p in result.pairs:
+        p.ws_seq = first.get(("websocket", p.msg_id))
+        p.zmq_seq = first.get(("zmq", p.msg_id)) if p.zmq_seq is not None else None
+    result.server_own = [first[("zmq", i)] for i in result.server_own if isinstance(i, str) and ("zmq", i) in first]
+    execute = next((r for r in result.capture.messages if r.leg == "zmq" and r.msg_id == result.execute_msg_id), None)
+    ident = next((f for f in execute.frames if f.role == "identity"), None) if execute else None
+    result.zmq_identity = "" if ident is None else (ident.text if ident.text is not None else ident.hex or "")
+
+
 def kernel_facts(lesson: Lesson, result: ServerResult) -> KernelFacts | None:
     if not result.kernel_id:
         return None
     info = next((m.message["content"] for m in lesson.ws_messages if m.msg_type == "kernel_info_reply"), {})
+    key, scheme = lesson.key or (b"", "")
     return KernelFacts(name=result.kernel_name, existing=result.attached,
+                       key_hint=trace.key_hint(key) if lesson.key else "", signature_scheme=scheme,
                        implementation=info.get("implementation"),
                        implementation_version=info.get("implementation_version"),
                        protocol_version=info.get("protocol_version"),
@@ -322,7 +340,8 @@ def connection_key(server: srv.Server, kernel_id: str) -> tuple[bytes, str]:
 
 def pair(lesson: Lesson, result: ServerResult) -> None:
     """Each websocket message beside the ZeroMQ message with its msg_id (iopub: the first copy)."""
-    key, scheme = connection_key(lesson.server, result.kernel_id)
+    lesson.key = lesson.key or connection_key(lesson.server, result.kernel_id)
+    key, scheme = lesson.key
     zmq_by_id: dict[str, Record] = {}
     for rec in lesson.zmq:
         zmq_by_id.setdefault(rec.msg_id or "", rec)
@@ -339,13 +358,9 @@ def pair(lesson: Lesson, result: ServerResult) -> None:
             p.signature_valid = verified(z, key, scheme)
             p.same_bytes = zmq_parts(z) == m.parts
         result.pairs.append(p)
-    result.server_own = [i for i, r in enumerate(lesson.zmq)
+    result.server_own = [r.msg_id for r in lesson.zmq
                          if r.direction == "to_kernel" and r.msg_id and r.msg_id not in ws_ids
                          and r.channel in ("shell", "control")]
-    shell = next((r for r in lesson.zmq if r.channel == "shell" and r.direction == "to_kernel"), None)
-    if shell is not None:
-        ident = next((f for f in shell.frames if f.role == "identity"), None)
-        result.zmq_identity = (ident.text if ident and ident.text is not None else (ident.hex if ident else "")) or ""
 
 
 def legacy(lesson: Lesson, result: ServerResult) -> None:
@@ -359,6 +374,7 @@ def legacy(lesson: Lesson, result: ServerResult) -> None:
     result.legacy = {"sent": got[0].raw, "reply_chars": len(reply.raw) if reply else 0,
                      "reply_keys": sorted(json.loads(reply.raw)) if reply else [],
                      "binary": any(not isinstance(m.raw, str) for m in got)}
+    act.ok = reply is not None and not result.legacy["binary"]
     act.outcome = (f"one JSON text per message, a \"channel\" field inside; the reply: "
                    f"{result.legacy['reply_chars']} characters of JSON")
 
