@@ -53,6 +53,7 @@ PARTS = ("header", "parent_header", "metadata", "content")  # after the channel,
 BOOT_TIMEOUT = 60.0
 SHUTDOWN_WAIT = 20.0  # the server shuts its kernels down first; give it time under load
 HTTP_TIMEOUT = 30.0
+DYING_WAIT = 5.0  # after a failed call: how long kij waits to see whether its server has exited
 
 
 class ServerDied(KernelFault):
@@ -232,8 +233,14 @@ class Server:
     def token_hint(self) -> str:
         return f"{self.token[:4]}…" if self.token else "(none)"
 
-    def check_alive(self, during: str) -> None:
-        if self.process is not None and self.process.poll() is not None:
+    def check_alive(self, during: str, failed: bool = False) -> None:
+        """ServerDied if kij's server has exited. After a failed call (`failed`) give a dying
+        server a moment to be reaped: its sockets close before its exit can be seen."""
+        if self.process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=DYING_WAIT if failed else 0)
+        if self.process.poll() is not None:
             raise ServerDied(f"jupyter_server (PID {self.process.pid}) exited with code "
                              f"{self.process.returncode} {during}; kij removed what it had started")
 
@@ -251,12 +258,12 @@ class Server:
         try:
             return self.request(method, path, body)
         except urllib.error.HTTPError as exc:
-            self.check_alive(during)
+            self.check_alive(during, failed=exc.code >= 500)
             raise KernelFault(f"jupyter_server answered {method} /{path.split('?')[0]} with "
                               f"{exc.code} {exc.reason}") from None
-        except (OSError, ValueError):
-            self.check_alive(during)
-            raise
+        except (OSError, ValueError) as exc:
+            self.check_alive(during, failed=True)
+            raise KernelFault(f"{method} /{path.split('?')[0]} failed {during}: {exc}") from None
 
     def websocket(self, kernel_id: str, v1: bool = True, messages: list | None = None,
                   timeout: float = HTTP_TIMEOUT) -> Channels:

@@ -188,7 +188,7 @@ class Lesson:
         except KernelFault:
             raise
         except Exception as exc:
-            self.server.check_alive("as kij opened a websocket")
+            self.server.check_alive("as kij opened a websocket", failed=True)
             raise KernelFault(f"the kernel's websocket would not open: {exc}") from None
 
     def run_cell(self, ws: srv.Channels, act: Act, code: str, store_history: bool = True) -> list[srv.WsMessage]:
@@ -202,8 +202,8 @@ class Lesson:
         act.request_msg_id = act.request_msg_id or sent.msg_id
         try:
             got = ws.answered(sent, self.timeout)
-        except (OSError, ConnectionError, Exception) as exc:
-            self.server.check_alive(f"during '{act.title}'")
+        except Exception as exc:  # the websocket failed: say whether the server died
+            self.server.check_alive(f"during '{act.title}'", failed=True)
             if isinstance(exc, KernelFault):
                 raise
             raise KernelFault(f"the websocket failed during '{act.title}': {exc}") from None
