@@ -38,8 +38,8 @@ COMMANDS = {
     "which": "Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap.",
     "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
-    "server": "The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook.",
     "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
+    "server": "The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
