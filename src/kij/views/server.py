@@ -10,6 +10,7 @@ message's frames are drawn by kij.views.frames' `message_frames` (a websocket re
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from rich.console import Group
@@ -103,11 +104,18 @@ def _parent(r: ServerResult, p) -> str:
 def _legacy(r: ServerResult) -> list:
     if not r.legacy:
         return []
-    sent = r.legacy["sent"]
     return [blank(), Text("4. The legacy form: a websocket with no subprotocol speaks JSON text", style="bold"),
-            Text(sent if len(sent) < 220 else sent[:217] + "…", style="dim", overflow="fold"),
+            Text(_legacy_gist(r.legacy["sent"]), style="dim", overflow="fold"),
             Text(f"the reply: {r.legacy['reply_chars']} characters of JSON, keys {', '.join(r.legacy['reply_keys'])}",
                  style="dim")]
+
+
+def _legacy_gist(sent: str) -> str:
+    """The JSON text kij sent, its header cut down to msg_type and a short msg_id."""
+    message = json.loads(sent)
+    header = message.get("header", {})
+    message["header"] = {"msg_type": header.get("msg_type"), "msg_id": header.get("msg_id", "")[:8] + "…", "…": "…"}
+    return json.dumps(message, ensure_ascii=False)
 
 
 def _document(r: ServerResult) -> list:
