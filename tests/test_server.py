@@ -174,6 +174,7 @@ def test_server_signs_what_the_browser_sent_and_writes_the_notebook(tmp_path):
     import websocket
 
     with srv.started() as server:
+        assert server.token.encode() not in Path(f"/proc/{server.process.pid}/cmdline").read_bytes()  # ps shows it
         made = server.new_session("t.ipynb", "kij-tap")
         kid = made["kernel"]["id"]
         ws = websocket.create_connection(
@@ -362,3 +363,25 @@ def test_ctrl_c_and_sigterm_shut_everything_down(tmp_path, sig, code):
     out, err = after(k, proc)
     assert proc.returncode == code, err
     assert no_traceback(err)
+
+
+def test_a_busy_named_kernel_runs_out_the_timeout_and_is_never_interrupted(users_server, tmp_path):
+    server, proc = users_server
+    kid = server.request("POST", "api/kernels", {"name": "python3"})["id"]
+    try:
+        mine = server.websocket(kid, timeout=120)
+        busy = mine.send("shell", "execute_request", {"code": "import time; time.sleep(15); 'slept'", "silent": False,
+                                                      "store_history": True, "user_expressions": {},
+                                                      "allow_stdin": False})
+        k = runner(tmp_path)
+        run = k.run("server", "--url", server.url, "--token", server.token, "--kernel", kid, "--timeout", "2",
+                    timeout=120)
+        assert run.returncode == 1, run.stderr
+        assert "got no reply over the websocket within 2 s" in run.stderr and no_traceback(run.stderr)
+        got = mine.answered(busy, 120)  # the user's cell ends on its own: kij never interrupted it
+        reply = next(m for m in got if m.msg_type == "execute_reply")
+        assert reply.message["content"]["status"] == "ok"
+        assert any(m.msg_type == "execute_result" for m in got)
+        mine.close()
+    finally:
+        server.request("DELETE", f"api/kernels/{kid}")

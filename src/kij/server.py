@@ -166,7 +166,10 @@ class Channels:
         import websocket
 
         self.ws.settimeout(timeout)
-        opcode, data = self.ws.recv_data()
+        try:
+            opcode, data = self.ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            raise TimeoutError(f"nothing on the websocket for {timeout:g} s") from None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise ConnectionError("the server closed the websocket")
         got = v1_message("from_kernel", data) if opcode == websocket.ABNF.OPCODE_BINARY \
@@ -182,7 +185,7 @@ class Channels:
         while reply is None or idle is None:
             left = deadline - time.monotonic()
             if left <= 0:
-                waiting = "the reply" if reply is None else "status idle"
+                waiting = "reply" if reply is None else "status idle"
                 raise KernelFault(f"{request.msg_type} got no {waiting} over the websocket within {timeout:g} s")
             try:
                 msg = self.receive(left)
@@ -298,9 +301,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _command(port: int, token: str, root: Path) -> list[str]:
+def _command(port: int, root: Path) -> list[str]:
+    """The server's command line; the token goes in its environment (JUPYTER_TOKEN), where
+    other users cannot read it, not on the command line, where `ps` shows it to anyone."""
     return [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
             *(["--allow-root"] if os.geteuid() == 0 else [])]
 
@@ -313,10 +318,10 @@ def _launch(home: Path) -> Server:
     token, port = secrets.token_hex(24), free_port()
     log = home / "server.log"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "KIJ_TAP_TRACE": ""}
+           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_TOKEN": token, "KIJ_TAP_TRACE": ""}
     env.pop("KIJ_TAP_TRACE")  # the tap writes only into the private runtime dir
     with open(log, "wb") as out:
-        process = subprocess.Popen(_command(port, token, home / "root"), env=env, cwd=home / "root",
+        process = subprocess.Popen(_command(port, home / "root"), env=env, cwd=home / "root",
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     return Server(f"http://127.0.0.1:{port}", token, process, home, log)
 
