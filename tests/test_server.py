@@ -311,12 +311,23 @@ def test_attach_creates_and_removes_its_own_kernel_and_leaves_the_server(users_s
 def test_attach_to_a_named_kernel_leaves_it_running(users_server, tmp_path):
     server, proc = users_server
     kid = server.request("POST", "api/kernels", {"name": "python3"})["id"]
+    users = server.websocket(kid, timeout=120)
+    cell = {"silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+
+    def run_users(code: str) -> tuple[str, int]:
+        got = users.answered(users.send("shell", "execute_request", {**cell, "code": code}), 120)
+        result = next(m for m in got if m.msg_type == "execute_result").message["content"]
+        return result["data"]["text/plain"], result["execution_count"]
+
+    assert run_users("'mine'") == ("'mine'", 1)
     k = runner(tmp_path)
     run = k.run("server", "--url", server.url + "/", "--token", server.token, "--kernel", kid, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "leaves running" in run.stderr  # said before it ran anything
     assert proc.poll() is None
     assert server.request("GET", f"api/kernels/{kid}")["id"] == kid
+    assert run_users("_") == ("'mine'", 2)  # kij's cell changed neither `_` nor the execution count
+    users.close()
     server.request("DELETE", f"api/kernels/{kid}")
     gone = k.run("server", "--url", server.url, "--token", server.token, "--kernel", kid, timeout=60)
     assert gone.returncode == 2 and "has no kernel" in gone.stderr

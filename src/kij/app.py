@@ -376,7 +376,9 @@ def server(
     save: Annotated[Optional[str], typer.Option(
         "--save", metavar="FILE", help="Also write both legs to FILE (kij frames --load FILE reads it).")] = None,
     json: JsonFlag = False,
-    timeout: Timeout = 30.0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", callback=positive,
+        help="Seconds kij waits for each reply (it never interrupts a kernel).")] = 30.0,
 ) -> None:
     """The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook."""
     from kij.lessons import server as lesson

@@ -33,7 +33,11 @@ NOTEBOOK = "kij-notebook.ipynb"
 KERNEL = "kij-tap"  # the tap wrapping python3: the server's ZeroMQ leg is recorded
 CODE = "secret = 6 * 7\nprint('secret is set')"
 READ = "secret"
-ATTACHED_CODE = "1"
+ATTACHED_CODE = "print(1)"  # no value, no assignment: IPython's `_` and Out stay as they were
+ATTACHED_TAKEAWAY = (
+    "The browser holds no key: kij's websocket message carried no signature and the kernel ran it "
+    "all the same — the server in between signs (run kij server without --url to see it)."
+)
 MARKDOWN = "## kij's notebook\nThis markdown is for people: only the server ever reads it."
 
 TAKEAWAY = (
@@ -469,7 +473,7 @@ def output_of(got: list[srv.WsMessage]) -> str:
             return c.get("data", {}).get("text/plain", "")
         if m.msg_type == "error":
             return f"{c.get('ename')}: {c.get('evalue')}"
-    return ""
+    return "".join(m.message["content"].get("text", "") for m in got if m.msg_type == "stream").strip()
 
 
 def restart(lesson: Lesson, result: ServerResult) -> None:
@@ -512,14 +516,16 @@ def run_attached(url: str, token: str, kernel: str | None, timeout: float, tell)
         act.ok = result.answer == "1"
         act.outcome = f"`{ATTACHED_CODE}` → {result.answer}; the ZeroMQ leg is inside that server, not seen here"
         finish(lesson, result, t)
+        result.capture.takeaway = ATTACHED_TAKEAWAY
     return result
 
 
 def notice(result: ServerResult) -> str:
     whose = ("your kernel " + result.kernel_id[:8] + ", which kij leaves running") if result.named_kernel \
         else f"a new {result.kernel_name} kernel {result.kernel_id[:8]}, which kij shuts down afterwards"
-    return (f"kij runs `{ATTACHED_CODE}` (store_history=False) on {whose}, at {result.url} "
-            f"(token {result.token_hint}); it never shuts that server down")
+    return (f"kij runs `{ATTACHED_CODE}` with store_history=False (the namespace, the history and the "
+            f"execution count stay as they were) on {whose}, at {result.url} (token {result.token_hint}); "
+            f"it never shuts that server down")
 
 
 def check_flags(url: str | None, token: str | None, kernel: str | None, save: str | None) -> None:
