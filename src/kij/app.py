@@ -395,3 +395,33 @@ def parallel(
         lesson.save(result, save)
     show(result, json, view)
 
+
+@app.command(cls=Command)
+def server(
+    url: Annotated[Optional[str], typer.Option(
+        "--url", metavar="URL", help="Attach to a running server (JupyterLab's, a JupyterHub user's) instead of "
+                                     "starting one; kij never shuts it down.")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", metavar="TOKEN", help="--url: the server's token (never printed whole).")] = None,
+    kernel: Annotated[Optional[str], typer.Option(
+        "--kernel", "-k", metavar="KERNEL_ID",
+        help="--url: run the cell on this kernel (left running); default: a new kernel, shut down after.")] = None,
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE", help="Also write both legs to FILE (kij frames --load FILE reads it).")] = None,
+    json: JsonFlag = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", callback=positive,
+        help="Seconds kij waits for each reply (it never interrupts a kernel).")] = 30.0,
+) -> None:
+    """The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook."""
+    from kij.lessons import server as lesson
+    from kij.views import frames as frames_view
+    from kij.views import server as view
+
+    lesson.check_flags(url, token, kernel, save)
+    with shown_if_it_fails(json, frames_view), spinner("starting jupyter_server …" if not url else "attaching …"):
+        result = lesson.run(timeout=timeout, url=url, token=token, kernel=kernel,
+                            tell=lambda text: echo(view.notice(text), stderr=True))
+    if save:
+        lesson.save(result, save)
+    show(result, json, view)

@@ -40,6 +40,7 @@ COMMANDS = {
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
     "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
     "parallel": "Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound.",
+    "server": "The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."

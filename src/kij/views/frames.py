@@ -48,6 +48,10 @@ def _intro(cap: Capture) -> list:
         from kij.views.tap import trace_intro
 
         return parts + trace_intro(cap)
+    if any(r.leg == "websocket" for r in cap.messages):  # kij server: a browser's leg and the server's
+        from kij.views.server import capture_intro
+
+        return parts + capture_intro(cap)
     if cap.kernel is None:
         return parts
     return parts + _kernel_intro(cap)

@@ -204,8 +204,9 @@ def timeline_head(when: str, rec, seq_width: int = 3) -> tuple:
     """The start of a message's timeline line: its time, #, direction and channel;
     bold when it went to the kernel."""
     arrow = ARROW.get(rec.direction, "?")
+    channel = f"ws·{rec.channel}" if getattr(rec, "leg", "zmq") == "websocket" else rec.channel  # kij server
     return ((when, "dim"),
-            (f"#{rec.seq:<{seq_width}}{arrow} {rec.channel:<7} ", "bold" if rec.direction == "to_kernel" else ""))
+            (f"#{rec.seq:<{seq_width}}{arrow} {channel:<7} ", "bold" if rec.direction == "to_kernel" else ""))
 
 
 def parent_link(rec, ids: dict[str, int], unseen: bool = False) -> str:
