@@ -39,6 +39,7 @@ COMMANDS = {
     "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
     "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
+    "export": "nbconvert's pipeline one stage at a time: execute (its kernel traffic tapped), the HTML exporter, a postprocessor.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
