@@ -95,6 +95,7 @@ class ExecuteStage:
     notebook_metadata_added: list[str] = field(default_factory=list)
     interrupted_first: bool = False  # the tap's log: SIGINT came before the shutdown (jupyter_client does that)
     error: str | None = None  # CellExecutionError as nbconvert words it (no colour codes)
+    stopped_by: str | None = None  # the nbclient exception that ended the stage early, if one did
     elapsed_ms: float = 0.0
 
 
@@ -191,8 +192,14 @@ def check_output(output: str | None) -> None:
     if p.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"-o names the HTML file to write: {p} does not end in .html")
     trace.check_writable(p)
-    if not os.access(p.parent if str(p.parent) else ".", os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UserError(f"cannot write {p}: permission denied")
+    existed = p.exists()
+    try:
+        with open(p, "a"):  # the one sure test (permissions, read-only mounts, /proc); no bytes written
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {p}: {exc.strerror or exc.__class__.__name__}") from None
+    if not existed:
+        p.unlink()
 
 
 def check_flags(notebook: str, output: str | None, save: str | None) -> None:
@@ -325,18 +332,10 @@ def execute(nb, resources: dict, kernel: str, private: Path, timeout: float) -> 
         ep = tapped_preprocessor(private, log, kernel, timeout)
         try:
             ep.preprocess(nb, resources)
-        except CellExecutionError as exc:
-            stage.error = _plain(str(exc))
-            failure = CellFailed(f"a cell raised {exc.ename}: {_first_line(exc.evalue)} — nbconvert stops "
-                                 f"(CellExecutionError), as `jupyter nbconvert --execute` does; no HTML written")
-        except CellTimeoutError:
-            failure = KernelTimeout(f"a cell ran longer than --timeout {timeout:g} s; nbconvert stopped "
-                                    "(CellTimeoutError) and shut its kernel down")
-        except DeadKernelError:
-            failure = KernelDied(f"the {kernel} kernel died while nbconvert executed the notebook; nbconvert "
-                                 "stopped (DeadKernelError)")
-        except RuntimeError as exc:  # nbclient: "Kernel didn't respond in 60 seconds", …
-            failure = KernelFault(f"nbconvert could not run the notebook: {_first_line(str(exc))}")
+        except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
+            stage.stopped_by = exc.__class__.__name__  # RuntimeError: "Kernel didn't respond in 60 seconds", …
+            stage.error = _plain(str(exc)) if isinstance(exc, CellExecutionError) else None
+            failure = _failure(exc, kernel, timeout)
         finally:
             _stop_leftover(ep)
     stage.capture = _trace(private)
@@ -346,6 +345,22 @@ def execute(nb, resources: dict, kernel: str, private: Path, timeout: float) -> 
         failure.stage = stage
         raise failure
     return stage
+
+
+def _failure(exc: Exception, kernel: str, timeout: float) -> KijError:
+    """nbclient's exception as kij's: the one line the CLI prints, and the exit code (1)."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    if isinstance(exc, CellExecutionError):
+        return CellFailed(f"a cell raised {exc.ename}: {_first_line(exc.evalue)} — nbconvert stops "
+                          f"(CellExecutionError), as `jupyter nbconvert --execute` does; no HTML written")
+    if isinstance(exc, CellTimeoutError):
+        return KernelTimeout(f"a cell ran longer than --timeout {timeout:g} s; nbconvert stopped "
+                             "(CellTimeoutError) and shut its kernel down")
+    if isinstance(exc, DeadKernelError):
+        return KernelDied(f"the {kernel} kernel died while nbconvert executed the notebook; nbconvert "
+                          "stopped (DeadKernelError)")
+    return KernelFault(f"nbconvert could not run the notebook: {_first_line(str(exc))}")
 
 
 def _stop_leftover(ep) -> None:
@@ -454,7 +469,10 @@ def write(body: str, resources: dict, output: str | None, private: Path) -> Writ
     target = Path(output) if output else private / "out" / "notebook.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     writer = FilesWriter(build_directory=str(target.parent))
-    written = writer.write(body, {**resources, "output_extension": target.suffix}, notebook_name=target.stem)
+    try:
+        written = writer.write(body, {**resources, "output_extension": target.suffix}, notebook_name=target.stem)
+    except OSError as exc:  # checked before the kernel booted; the disk may have changed its mind since
+        raise UserError(f"cannot write {target}: {exc.strerror or exc.__class__.__name__}") from None
     stage = WriteStage(writer="nbconvert.writers.FilesWriter", path=str(output or written), kept=output is not None)
     digest = _sha256(written)
     app = postprocessor_from_registry()

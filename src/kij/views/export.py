@@ -44,9 +44,12 @@ def _wire_verdicts(stage: ExecuteStage) -> list:
     if stage.one_per_code_cell:
         drawn = [_mark(True, f"one execute_request per code cell, in order: {n} for {n}, each carrying "
                              "its cell's source exactly")]
+    elif stage.stopped_by:
+        sent = len(stage.executed)
+        drawn = [Text(f"– {sent} execute_request{'s' if sent != 1 else ''} for {n} code cells: nbconvert "
+                      f"stopped there ({stage.stopped_by}); the cells after it were never sent")]
     else:
-        drawn = [_mark(False, f"{len(stage.executed)} execute_requests for {n} code cells"
-                              + (": nbconvert stopped at the cell that raised" if stage.error else ""))]
+        drawn = [_mark(False, f"{len(stage.executed)} execute_requests for {n} code cells")]
     md = stage.markdown_cells
     if md:
         drawn.append(_mark(not stage.markdown_in_trace,
