@@ -88,6 +88,7 @@ class ExecuteStage:
     received: dict = field(default_factory=dict)  # from the kernel
     executed: list[str] = field(default_factory=list)  # the code of each execute_request, in order
     one_per_code_cell: bool = False  # executed == the code cells' sources, in the notebook's order
+    ready_probes: int = 0  # kernel_info_requests before the preprocessor's own (the last before any execute)
     code_cells: int = 0
     markdown_cells: int = 0
     markdown_in_trace: list[int] = field(default_factory=list)  # markdown cells whose text is in the trace
@@ -392,6 +393,9 @@ def describe_execution(stage: ExecuteStage, before, after, tap_log: str) -> None
             tally[key] = tally.get(key, 0) + 1
     stage.executed = [rec.content.get("code", "") for rec in records
                       if rec.msg_type == "execute_request" and rec.direction == "to_kernel" and rec.content]
+    asked = [r for r in records if r.direction == "to_kernel" and r.msg_type in ("kernel_info_request", "execute_request")]
+    first_execute = next((i for i, r in enumerate(asked) if r.msg_type == "execute_request"), len(asked))
+    stage.ready_probes = max(0, first_execute - 1)  # the last one before the first execute_request: the preprocessor's
     stage.one_per_code_cell = stage.executed == [c.source for c in before.cells if c.cell_type == "code"]
     wire_text = "\n".join(f.text or "" for rec in records for f in rec.frames)
     stage.code_cells = sum(c.cell_type == "code" for c in before.cells)

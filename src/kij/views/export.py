@@ -76,11 +76,22 @@ def _cells(stage: ExecuteStage) -> Table:
             continue
         before, after = c.execution_count
         outs = ", ".join(c.outputs[1]) or "none"
-        extra = f"; + metadata.{', '.join(c.metadata_added)}" if c.metadata_added else ""
         table.add_row(f"{c.index} code", Text(c.first_line, style="cyan"),
                       f"{'—' if before is None else before} → {'—' if after is None else after}",
-                      Text(f"{c.outputs[0]} → {outs}{extra}"))
+                      Text(f"{c.outputs[0]} → {outs}"))
     return table
+
+
+def _metadata(stage: ExecuteStage) -> list:
+    """The metadata the stage added: the notebook's, and the cells' (the same keys on each)."""
+    cell_keys = sorted({k for c in stage.cells for k in c.metadata_added})
+    bits = []
+    if stage.notebook_metadata_added:
+        bits.append(f"notebook metadata + {', '.join(stage.notebook_metadata_added)} (from the kernel_info_reply)")
+    if cell_keys:
+        n = sum(bool(c.metadata_added) for c in stage.cells)
+        bits.append(f"{n} cell{'s' if n != 1 else ''}' metadata + {', '.join(cell_keys)} (nbclient's timestamps)")
+    return [Text("; ".join(bits), style="dim")] if bits else []
 
 
 def _execute(stage: ExecuteStage, compact: bool, width: int) -> list:
@@ -93,12 +104,16 @@ def _execute(stage: ExecuteStage, compact: bool, width: int) -> list:
         drawn += [blank(), *frames_view.timeline(records, frames_view.message_ids(records), width, fold=True)]
         if beats:
             drawn.append(Text(f"(and {beats} heartbeat pings and echoes on hb, not shown)", style="dim"))
-    drawn += [blank(), fact_grid([("sent", _tally(stage.sent)), ("came back", _tally(stage.received))])]
+    back = (_tally(stage.received) if not compact else
+            f"{sum(stage.received.values())} messages: replies, status, execute_input, outputs")
+    drawn += [blank(), fact_grid([("sent", _tally(stage.sent)), ("came back", back)])]
+    if stage.ready_probes:
+        drawn.append(Text(f"kernel_info_request: {stage.ready_probes} from jupyter_client's wait_for_ready, which "
+                          "asks again after each second without a reply while the kernel boots; then the "
+                          "ExecutePreprocessor's own, whose language_info it copies into the notebook", style="dim"))
     drawn += [blank(), *_wire_verdicts(stage)]
     drawn += [blank(), Text("what it wrote into the notebook (in memory; the file is only read):"), _cells(stage)]
-    if stage.notebook_metadata_added:
-        drawn.append(Text(f"notebook metadata: + {', '.join(stage.notebook_metadata_added)} "
-                          "(from the kernel_info_reply)", style="dim"))
+    drawn += _metadata(stage)
     if stage.error:
         drawn += [blank(), Text("nbconvert's CellExecutionError, as it words it:", style="bold red"),
                   Text(stage.error.strip(), overflow="fold")]
@@ -108,11 +123,12 @@ def _execute(stage: ExecuteStage, compact: bool, width: int) -> list:
 # --- stages 2 and 3 -----------------------------------------------------------------------
 
 
-def _export(stage: ExportStage) -> list:
+def _export(stage: ExportStage, compact: bool) -> list:
     drawn = _rule(f"2 · export: HTMLExporter, template {stage.template_name}/{stage.template_file}")
     m = stage.markup
-    rows = [
-        ("template", stage.template_path or f"{stage.template_name}/{stage.template_file} (path not found)"),
+    rows = [] if compact else [
+        ("template", stage.template_path or f"{stage.template_name}/{stage.template_file} (path not found)")]
+    rows += [
         ("preprocessors", "the exporter's own, enabled ones, before its template: " + ", ".join(stage.preprocessors)),
         ("changed", f"notebook JSON {_kb(stage.notebook_bytes)} → HTML {_kb(stage.html_bytes)}, "
                     f"{_kb(m.get('style bytes', 0))} of it CSS in {m.get('style blocks', 0)} <style> blocks"),
@@ -161,7 +177,7 @@ def _page(result: ExportResult, width: int, compact: bool) -> list:
                           "stage by stage", overflow="fold"))
         drawn += _execute(ex, compact, width)
     if result.export is not None:
-        drawn += _export(result.export)
+        drawn += _export(result.export, compact)
     if result.write is not None:
         drawn += _write(result.write)
     drawn += [blank(), _mark(result.notebook_unchanged,
