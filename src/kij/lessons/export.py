@@ -88,6 +88,7 @@ class ExecuteStage:
     received: dict = field(default_factory=dict)  # from the kernel
     executed: list[str] = field(default_factory=list)  # the code of each execute_request, in order
     one_per_code_cell: bool = False  # executed == the code cells' sources, in the notebook's order
+    reused_msg_ids: list[list] = field(default_factory=list)  # [seq, msg_type, earlier seq, its msg_type]: one msg_id sent twice
     ready_probes: int = 0  # kernel_info_requests before the preprocessor's own (the last before any execute)
     code_cells: int = 0
     markdown_cells: int = 0
@@ -396,6 +397,7 @@ def describe_execution(stage: ExecuteStage, before, after, tap_log: str) -> None
     asked = [r for r in records if r.direction == "to_kernel" and r.msg_type in ("kernel_info_request", "execute_request")]
     first_execute = next((i for i, r in enumerate(asked) if r.msg_type == "execute_request"), len(asked))
     stage.ready_probes = max(0, first_execute - 1)  # the last one before the first execute_request: the preprocessor's
+    stage.reused_msg_ids = _reused(records)
     stage.one_per_code_cell = stage.executed == [c.source for c in before.cells if c.cell_type == "code"]
     wire_text = "\n".join(f.text or "" for rec in records for f in rec.frames)
     stage.code_cells = sum(c.cell_type == "code" for c in before.cells)
@@ -406,6 +408,21 @@ def describe_execution(stage: ExecuteStage, before, after, tap_log: str) -> None
     stage.cells = [_cell_change(i, b, a, stage.executed) for i, (b, a) in enumerate(zip(before.cells, after.cells))]
     stage.notebook_metadata_added = sorted(set(after.metadata) - set(before.metadata))
     stage.interrupted_first = "[kij tap] interrupt" in tap_log
+
+
+def _reused(records) -> list[list]:
+    """Requests that carry the msg_id of an earlier request (seen: jupyter_client's manager
+    sends its shutdown_request with the msg_id of the client's first kernel_info_request)."""
+    first: dict = {}
+    found = []
+    for rec in records:
+        if rec.direction != "to_kernel" or not rec.msg_id:
+            continue
+        if rec.msg_id in first:
+            found.append([rec.seq, rec.msg_type, first[rec.msg_id].seq, first[rec.msg_id].msg_type])
+        else:
+            first[rec.msg_id] = rec
+    return found
 
 
 def _cell_change(index: int, before, after, executed: list[str]) -> CellChange:

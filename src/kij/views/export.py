@@ -111,6 +111,9 @@ def _execute(stage: ExecuteStage, compact: bool, width: int) -> list:
         drawn.append(Text(f"kernel_info_request: {stage.ready_probes} from jupyter_client's wait_for_ready, which "
                           "asks again after each second without a reply while the kernel boots; then the "
                           "ExecutePreprocessor's own, whose language_info it copies into the notebook", style="dim"))
+    for seq, kind, earlier, earlier_kind in stage.reused_msg_ids:
+        drawn.append(Text(f"#{seq} {kind} carries the same msg_id as #{earlier} {earlier_kind} (same session, "
+                          f"same counter): replies to it point at #{earlier}", style="dim"))
     drawn += [blank(), *_wire_verdicts(stage)]
     drawn += [blank(), Text("what it wrote into the notebook (in memory; the file is only read):"), _cells(stage)]
     drawn += _metadata(stage)
