@@ -277,3 +277,13 @@ def test_the_view_fits_80_columns_and_the_tour_gets_60_lines(result):
         assert stage in page
     assert "✗" not in page
     assert lesson.TAKEAWAY.split(":")[0] in page
+
+
+def test_a_reused_msg_id_is_reported_only_when_the_trace_has_one(exported):
+    cap = trace.load(exported["dir"] / "trace.jsonl")
+    by_seq = {r.seq: r for r in cap.messages}
+    for seq, kind, earlier, earlier_kind in exported["doc"]["execute"]["reused_msg_ids"]:
+        assert by_seq[seq].msg_id == by_seq[earlier].msg_id and earlier < seq
+        assert (by_seq[seq].msg_type, by_seq[earlier].msg_type) == (kind, earlier_kind)
+    sent = [r.msg_id for r in cap.messages if r.direction == "to_kernel" and r.msg_id]
+    assert len(exported["doc"]["execute"]["reused_msg_ids"]) == len(sent) - len(set(sent))
