@@ -29,6 +29,10 @@ from kij.views import export as view
 
 DEMO = Path(__file__).resolve().parents[1] / "demos" / "export" / "tiny.ipynb"
 
+# A whole nbconvert run — kernel boot, three cells, a 280 kB page — takes 10 s on an idle
+# machine and over a minute on a loaded one: generous limits on the waits, none on outcomes.
+pytestmark = pytest.mark.timeout(900)
+
 
 def sandboxed(kij, tmp_path: Path) -> Path:
     """A TMPDIR of the run's own: kij's private directory must be gone from it afterwards."""

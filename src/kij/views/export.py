@@ -111,7 +111,7 @@ def _execute(stage: ExecuteStage, compact: bool, width: int) -> list:
         drawn.append(Text(f"kernel_info_request: {stage.ready_probes} from jupyter_client's wait_for_ready, which "
                           "asks again after each second without a reply while the kernel boots; then the "
                           "ExecutePreprocessor's own, whose language_info it copies into the notebook", style="dim"))
-    for seq, kind, earlier, earlier_kind in stage.reused_msg_ids:
+    for seq, kind, earlier, earlier_kind in ([] if compact else stage.reused_msg_ids):  # explains the timeline's ↳
         drawn.append(Text(f"#{seq} {kind} carries the same msg_id as #{earlier} {earlier_kind} (same session, "
                           f"same counter): replies to it point at #{earlier}", style="dim"))
     drawn += [blank(), *_wire_verdicts(stage)]
