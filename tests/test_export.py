@@ -194,6 +194,16 @@ def test_a_kernel_that_dies_mid_export_is_exit_1_and_nothing_is_left(kij, tmp_pa
     assert not (tmp_path / "d.html").exists() and list(tmp.iterdir()) == []
 
 
+def test_a_cell_past_the_timeout_is_exit_1_and_nothing_is_left(kij, tmp_path):
+    tmp = sandboxed(kij, tmp_path)
+    nb = notebook(tmp_path / "t.ipynb", new_code_cell("import time\ntime.sleep(120)"))
+    run = kij.run("export", str(nb), "--timeout", "2", timeout=300)
+    assert run.returncode == 1
+    assert "CellTimeoutError" in run.stderr and run.stderr.count("\n") == 1 and no_traceback(run.stderr)
+    assert "1 cell's metadata" in run.stdout
+    assert list(tmp.iterdir()) == []
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_export_leaves_nothing_behind(kij, tmp_path, signum, code):
     tmp = sandboxed(kij, tmp_path)

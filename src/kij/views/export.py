@@ -90,7 +90,8 @@ def _metadata(stage: ExecuteStage) -> list:
         bits.append(f"notebook metadata + {', '.join(stage.notebook_metadata_added)} (from the kernel_info_reply)")
     if cell_keys:
         n = sum(bool(c.metadata_added) for c in stage.cells)
-        bits.append(f"{n} cell{'s' if n != 1 else ''}' metadata + {', '.join(cell_keys)} (nbclient's timestamps)")
+        whose = f"{n} cells'" if n != 1 else "1 cell's"
+        bits.append(f"{whose} metadata + {', '.join(cell_keys)} (nbclient's timestamps)")
     return [Text("; ".join(bits), style="dim")] if bits else []
 
 
