@@ -425,3 +425,27 @@ def server(
     if save:
         lesson.save(result, save)
     show(result, json, view)
+
+
+@app.command("export", cls=Command)
+def export(
+    notebook: Annotated[Optional[str], typer.Argument(
+        metavar="NOTEBOOK", help="The .ipynb to run and convert (only ever read). Default: demos/export/tiny.ipynb.")] = None,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE.html", help="Write the HTML here. Without it nothing is kept.")] = None,
+    save: Annotated[Optional[str], typer.Option(
+        "--save", metavar="FILE", help="Also write the tap's trace of the execute stage to FILE "
+                                       "(kij frames --load FILE reads it).")] = None,
+    json: JsonFlag = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """nbconvert's pipeline one stage at a time: execute (its kernel traffic tapped), the HTML exporter, a postprocessor."""
+    from kij.lessons import export as lesson
+    from kij.views import export as view
+
+    lesson.check_flags(notebook or str(lesson.DEMO), output, save)
+    with shown_if_it_fails(json, view), spinner("nbconvert is executing the notebook …"):
+        result = lesson.run(notebook, output, timeout=timeout)
+    if save:
+        lesson.save(result, save)
+    show(result, json, view)
