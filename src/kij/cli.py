@@ -39,6 +39,7 @@ COMMANDS = {
     "tour": "Every lesson in order, each with its takeaway; kernels boot ahead in the background.",
     "check": "Build a kernel step by step: check a demos/build step and see what the next one needs.",
     "tap": "Your own frontend's wire: a proxy kernel relays and records JupyterLab's traffic; --follow shows it live.",
+    "view": "The wire as a picture: any capture drawn as a self-contained HTML sequence diagram.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."
