@@ -58,6 +58,11 @@ def record_data(rec: Record) -> dict:
             data[key] = _cut(value)
     if not rec.buffers:
         del data["b"]
+    header = rec.header if isinstance(rec.header, dict) else {}
+    if data["i"] and header.get("msg_id") == rec.msg_id:
+        del data["i"]  # view.js reads it from the header
+    if data["y"] and header.get("msg_type") == rec.msg_type:
+        del data["y"]
     return {k: v for k, v in data.items() if v is not None}
 
 
@@ -73,8 +78,25 @@ def capture_data(cap: Capture, dropped: list[str] | None = None) -> dict:
         "tap": cap.tap is not None, "source": cap.loaded_from, "takeaway": cap.takeaway,
         "acts": [{"name": a.name, "title": a.title, "outcome": a.outcome, "ok": a.ok} for a in cap.acts],
         "dropped": dropped or [],
-        "messages": [record_data(r) for r in cap.messages],
+        "messages": _with_parents_shared(cap.messages),
     }
+
+
+def _with_parents_shared(records: list[Record]) -> list[dict]:
+    """The records' data; a parent_header equal to the header of a message earlier in
+    the page is written as that message's index ("ph": 6), not again in full."""
+    first: dict[str, int] = {}
+    out = []
+    for i, rec in enumerate(records):
+        data = record_data(rec)
+        j = first.get(rec.parent_msg_id or "")
+        if j is not None and rec.parent_header == records[j].header and "ph" in data:
+            data["ph"] = j
+            data.pop("p", None)  # view.js reads it from that header
+        if rec.msg_id and rec.msg_id not in first:
+            first[rec.msg_id] = i
+        out.append(data)
+    return out
 
 
 def _asset(name: str) -> str:

@@ -5,6 +5,14 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("kij-capture").textContent);
   const MSGS = DATA.messages;
+  // a parent_header written as an index is that earlier message's header (kij.views.html)
+  // and msg_id, msg_type and parent_msg_id, when left out, are those of the headers
+  MSGS.forEach((m) => {
+    if (typeof m.ph === "number") m.ph = MSGS[m.ph].h;
+    if (m.i === undefined && m.h) m.i = m.h.msg_id;
+    if (m.y === undefined && m.h) m.y = m.h.msg_type;
+    if (m.p === undefined && m.ph) m.p = m.ph.msg_id;
+  });
   const KNOWN = ["shell", "control", "stdin", "iopub", "hb"];
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
