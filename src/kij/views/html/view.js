@@ -65,6 +65,8 @@
     return m.i || "seq" + m.s;
   }
   const threadOf = MSGS.map((_, i) => root(i));
+  const threadSize = new Map();
+  threadOf.forEach((t) => threadSize.set(t, (threadSize.get(t) || 0) + 1));
   function hue(text) { let h = 0; for (let k = 0; k < text.length; k++) h = (h * 31 + text.charCodeAt(k)) % 360; return h; }
   const children = new Map(); // msg_id → indexes of the messages that name it as parent
   MSGS.forEach((m, i) => { if (m.p) { if (!children.has(m.p)) children.set(m.p, []); children.get(m.p).push(i); } });
@@ -101,23 +103,31 @@
     if (mk.includes("error")) r.classList.add("error");
     r.style.top = state.printing ? "" : k * rowHeight() + "px";
     const th = el("span", "thread");
-    th.style.background = "hsl(" + hue(threadOf[i]) + ",65%,52%)";
+    // a colour per request and what answers it; grey for a message alone in its thread
+    th.style.background = threadSize.get(threadOf[i]) > 1 ? "hsl(" + hue(threadOf[i]) + ",65%,52%)" : "#c8ccd0";
     r.append(th, el("span", "seq", "#" + m.s));
     const area = el("div", "area");
     const lo = Math.min(xOf(from), xOf(to)), hi = Math.max(xOf(from), xOf(to));
     const arrow = el("div", "arrow " + (to > from ? "right" : "left") + (m.c === "iopub" && from > to ? " broadcast" : ""));
     arrow.style.left = lo + "%"; arrow.style.width = hi - lo + "%";
+    // on the ZeroMQ leg the dot sits on the socket used; on the websocket leg the
+    // channel is a field of the message (one websocket carries them all), so it is named
+    const ws = m.l === "websocket";
     const knot = el("div", "knot");
-    knot.style.left = xOf(sock >= 0 ? sock : to) + "%";
+    knot.style.left = xOf(ws || sock < 0 ? to : sock) + "%";
     const label = el("div", "label");
     label.style.left = (lo + hi) / 2 + "%";
     const [mark, cls, title] = sig(m.v);
+    if (ws) label.append(el("span", "t", m.c + " ·"), " ");
     label.append(el("span", "type", typeOf(m)), " ", el("span", "t", ms(m.t)), " ");
     const s = el("span", cls, mark); s.title = title; label.append(s);
     if (m.p && seqOf.has(m.p) && seqOf.get(m.p) !== i) label.append(" ", el("span", "ans", "↩ #" + MSGS[seqOf.get(m.p)].s));
     mk.forEach((k) => label.append(" ", el("span", "badge " + k, k)));
-    r.title = [m.c, m.d, m.l === "websocket" ? "websocket" : "", m.n || ""].filter(Boolean).join(" · ");
-    area.append(arrow, knot, label);
+    const anon = !(m.h && m.h.session) && !(m.ph && m.ph.session) && clients.length > 1 && !ws;
+    r.title = [m.c, m.d, ws ? "websocket" : "", m.n || "",
+      anon ? "no session in it: which client sent it is not in the capture (drawn from the first)" : ""].filter(Boolean).join(" · ");
+    area.append(arrow, label);
+    if (!ws) area.append(knot);
     r.append(area);
     return r;
   }
