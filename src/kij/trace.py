@@ -131,6 +131,11 @@ class Capture:
 
         return html.inline(self)
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """In IPython's text/plain: one line, not every record."""
+        kernel = f", {self.kernel.name} kernel" if self.kernel else ""
+        printer.text(f"<kij-frames capture: {len(self.messages)} messages{kernel}>")
+
 
 # --- from the sniffer to records ----------------------------------------------------
 
