@@ -210,6 +210,9 @@ def test_long_strings_are_cut_and_say_so(saved):
     cap = trace.load(saved[0])
     rec = next(r for r in cap.messages if r.msg_type == "stream")
     rec.content = {**rec.content, "text": "x" * 50_000}
+    frame = next(f for f in rec.frames if f.role == "content")  # the bytes say the same as the decoded JSON
+    frame.text = json.dumps(rec.content)
+    frame.length = len(frame.text.encode())
     data = page_data(html.page(cap))
     text = next(m for m in data["messages"] if m["s"] == rec.seq)["ct"]["text"]
     assert text.startswith("x" * html.LONG_TEXT) and text.endswith("(48000 more characters not kept in this page)")

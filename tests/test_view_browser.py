@@ -117,6 +117,9 @@ def test_loads_with_no_console_error_and_no_network_request(opened, capture, tmp
     # one element per message (31 rows fit this window, so none is paged out)
     assert opened.messages().count() == len(capture.messages)
     assert opened.page.locator("body").get_attribute("data-total") == str(len(capture.messages))
+    verdicts = Counter(r.signature_valid for r in capture.messages)
+    assert (f"signatures: {verdicts[True]} valid ✓, {verdicts[False]} invalid ✗, {verdicts[None]} unsigned –"
+            in opened.page.locator("#facts").inner_text())
     opened.shot(tmp_path, "view-overview.png")
 
 

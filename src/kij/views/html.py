@@ -53,9 +53,12 @@ def record_data(rec: Record) -> dict:
         "i": rec.msg_id, "p": rec.parent_msg_id, "v": rec.signature_valid, "n": rec.note,
         "l": rec.leg, "a": rec.act, "b": rec.buffers, "f": [_frame(f) for f in rec.frames],
     }
-    for key, value in (("h", rec.header), ("ph", rec.parent_header), ("m", rec.metadata), ("ct", rec.content)):
+    # a JSON frame of at most LONG_TEXT bytes cannot hold a longer string: cut only the others
+    lengths = {f.role: f.length for f in rec.frames}
+    for key, role, value in (("h", "header", rec.header), ("ph", "parent_header", rec.parent_header),
+                             ("m", "metadata", rec.metadata), ("ct", "content", rec.content)):
         if value:
-            data[key] = _cut(value)
+            data[key] = value if lengths.get(role, LONG_TEXT + 1) <= LONG_TEXT else _cut(value)
     if not rec.buffers:
         del data["b"]
     header = rec.header if isinstance(rec.header, dict) else {}

@@ -254,8 +254,9 @@
     $("subtitle").textContent = "— " + MSGS.length + " messages" + (DATA.source ? " from " + DATA.source : "");
     if (k) facts.push(k.name + " kernel" + (k.implementation ? ", " + k.implementation + " " + (k.version || "") : "") + (k.protocol ? ", protocol " + k.protocol : "") + (k.existing ? " (attached, left running)" : ""));
     if (DATA.tap) facts.push("a kij-tap trace: a frontend's own traffic, relayed by the tap proxy");
-    const bad = MSGS.filter((m) => m.v === false).length, signed = MSGS.filter((m) => m.v === true).length;
-    facts.push(signed + " signature(s) checked ✓" + (bad ? ", " + bad + " ✗" : "") + (hasWs ? "; websocket leg shown between client and server" : ""));
+    const count = (v) => MSGS.filter((m) => (m.v === undefined ? null : m.v) === v).length;
+    facts.push("signatures: " + count(true) + " valid ✓, " + count(false) + " invalid ✗, " + count(null) + " unsigned –");
+    if (hasWs) facts.push("the websocket leg runs between client and server");
     $("facts").textContent = facts.join(" · ");
     if (DATA.dropped.length) { $("dropped").hidden = false; $("dropped").textContent = "Not drawn: " + DATA.dropped.join("; "); }
   }
