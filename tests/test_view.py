@@ -246,3 +246,15 @@ def test_the_compact_render_is_short(saved, tmp_path):
     console.print(view.render(result, compact=True))
     assert len(console.export_text().splitlines()) <= 20
     assert os.path.exists(result.page)
+
+
+def test_frames_html_is_checked_before_a_kernel_boots(kij, tmp_path):
+    run = kij.run("frames", "--html", str(tmp_path / "no" / "such" / "p.html"))
+    assert run.returncode == 2 and "no such directory" in run.stderr
+    assert no_traceback(run.stderr) and run.stdout == ""
+
+
+def test_frames_load_html_draws_a_saved_capture(saved, kij, tmp_path):
+    run = kij.run("frames", "--load", str(saved[0]), "--html", str(tmp_path / "p.html"))
+    assert run.returncode == 0, run.stderr
+    assert len(page_data((tmp_path / "p.html").read_text())["messages"]) == len(trace.load(saved[0]).messages)

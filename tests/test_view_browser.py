@@ -191,6 +191,7 @@ def test_large_type_and_print(opened, capture, tmp_path):
     page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
     assert opened.messages().count() == len(capture.messages)
     assert page.locator("#controls").is_hidden()
+    assert page.locator("#legend dl").is_visible()  # on paper, the legend is open
     opened.shot(tmp_path, "view-print.png")
 
 

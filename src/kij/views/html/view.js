@@ -278,6 +278,8 @@
   const PRINT_MAX = 5000;
   function printAll() {
     state.printing = true;
+    state.legendWasOpen = $("legend").open;
+    $("legend").open = true; // on paper the legend is part of the picture
     const rows = $("rows"); rows.textContent = "";
     state.shown.slice(0, PRINT_MAX).forEach((i) => rows.append(row(i)));
     if (state.shown.length > PRINT_MAX) rows.append(el("p", null, "… and " + (state.shown.length - PRINT_MAX) + " more messages, not printed (filter first)"));
@@ -294,7 +296,7 @@
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", draw);
   window.addEventListener("beforeprint", printAll);
-  window.addEventListener("afterprint", () => { state.printing = false; draw(); });
+  window.addEventListener("afterprint", () => { state.printing = false; $("legend").open = state.legendWasOpen; draw(); });
   document.body.dataset.total = MSGS.length;
   applyFilters();
   $("scroller").focus();
