@@ -211,7 +211,8 @@ def test_five_thousand_messages_are_paged_through_a_few_elements(browser, captur
         n = sum(1 for r in big.messages if r.msg_type == "execute_request")
         page.select_option("#type-filter", "execute_request")
         assert page.locator("#count").inner_text() == f"showing {n} of 5000 messages"
-        assert page.locator(".message").evaluate_all("els => els.every(e => e.querySelector('.type').textContent === 'execute_request')")
+        types = page.locator(".message .type").all_inner_texts()
+        assert types and set(types) == {"execute_request"}
         opened.shot(tmp_path, "view-5000.png")
     finally:
         opened.close()
@@ -252,8 +253,9 @@ def tap_trace(tmp_path_factory):
         second.start_channels()
         try:
             second.wait_for_ready(timeout=60)
-            assert kc.execute_interactive("a = 1", timeout=30, output_hook=lambda m: None)["content"]["status"] == "ok"
-            assert second.execute_interactive("print(a)", timeout=30, output_hook=lambda m: None)["content"]["status"] == "ok"
+            for client, code in ((kc, "a = 1"), (second, "print(a)")):
+                reply = client.execute_interactive(code, timeout=30, output_hook=lambda m: None)
+                assert reply["content"]["status"] == "ok"
         finally:
             second.stop_channels()
             stop(km, kc)

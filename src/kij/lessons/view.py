@@ -104,7 +104,8 @@ def summarise(cap: trace.Capture, result: ViewResult) -> None:
     verdict = {True: "valid", False: "invalid", None: "unsigned"}
     result.signatures = dict(Counter(verdict.get(r.signature_valid, "unsigned") for r in msgs))
     result.marked = dict(Counter(m for r in msgs for m in marks(r)))
-    result.replies_tied = sum(1 for r in msgs if r.parent_msg_id and r.parent_msg_id in ids and r.parent_msg_id != r.msg_id)
+    result.replies_tied = sum(1 for r in msgs
+                              if r.parent_msg_id and r.parent_msg_id in ids and r.parent_msg_id != r.msg_id)
 
 
 def has_desktop() -> bool:
