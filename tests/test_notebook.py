@@ -79,10 +79,12 @@ def test_every_cell_runs_headless(executed):
 
 def capture_messages_drawn(page) -> tuple[int, int]:
     """In a page holding the capture's inline diagram: the messages its data holds
-    (body[data-total]) and the message elements drawn, once the renderer is ready."""
+    (body[data-total]) and the message elements drawn, once the renderer is ready and
+    has drawn more than ten rows (the frame may be laid out after its page loads)."""
     frame = page.frame_locator("iframe.kij-view").first
     body = frame.locator("body[data-ready]")
     body.wait_for(timeout=60_000)
+    frame.locator(".message").nth(10).wait_for(timeout=60_000)
     return int(body.get_attribute("data-total")), frame.locator(".message").count()
 
 

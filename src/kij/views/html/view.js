@@ -294,7 +294,9 @@
   $("rows").addEventListener("click", (e) => { const r = e.target.closest(".message"); if (r) select(+r.dataset.index); });
   $("close-detail").addEventListener("click", () => { $("detail").hidden = true; state.selected = -1; paintMarks(); });
   document.addEventListener("keydown", onKey);
-  window.addEventListener("resize", draw);
+  // the rows in sight depend on the scroller's height: redraw whenever it changes (a
+  // window resized, or a notebook's frame drawn while hidden and shown later)
+  new ResizeObserver(() => { if (!state.printing) draw(); }).observe($("scroller"));
   window.addEventListener("beforeprint", printAll);
   window.addEventListener("afterprint", () => { state.printing = false; $("legend").open = state.legendWasOpen; draw(); });
   document.body.dataset.total = MSGS.length;
