@@ -147,8 +147,10 @@
   function draw() {
     const rows = $("rows"), sc = $("scroller"), h = rowHeight();
     $("spacer").style.height = state.shown.length * h + "px";
-    const first = Math.max(0, Math.floor(sc.scrollTop / h) - 5);
-    const last = Math.min(state.shown.length, Math.ceil((sc.scrollTop + sc.clientHeight) / h) + 5);
+    // a filter may have just shortened the list under a scroller still far down it
+    const top = Math.max(0, Math.min(sc.scrollTop, state.shown.length * h - sc.clientHeight));
+    const first = Math.max(0, Math.floor(top / h) - 5);
+    const last = Math.min(state.shown.length, Math.ceil((top + sc.clientHeight) / h) + 5);
     const frag = document.createDocumentFragment();
     for (let k = first; k < last; k++) frag.append(row(state.shown[k], k));
     rows.textContent = "";
@@ -239,11 +241,16 @@
   function applyFilters() {
     const on = new Set([...document.querySelectorAll("#channels input:checked")].map((c) => c.value));
     const type = $("type-filter").value;
+    const kept = state.cursor >= 0 ? state.shown[state.cursor] : -1; // the message under the cursor
     state.shown = [];
     MSGS.forEach((m, i) => { if (on.has(m.c) && (!type || typeOf(m) === type)) state.shown.push(i); });
-    state.cursor = Math.min(state.cursor, state.shown.length - 1);
     $("count").textContent = "showing " + state.shown.length + " of " + MSGS.length + " messages";
     document.body.dataset.shown = state.shown.length;
+    // keep the cursor's message in sight if the filter kept it; otherwise start at the top
+    state.cursor = kept >= 0 ? state.shown.indexOf(kept) : -1;
+    const sc = $("scroller"), h = rowHeight();
+    $("spacer").style.height = state.shown.length * h + "px";
+    sc.scrollTop = state.cursor >= 0 ? state.cursor * h - sc.clientHeight / 2 : 0;
     draw();
   }
   function clearFilters() { document.querySelectorAll("#channels input").forEach((c) => (c.checked = true)); $("type-filter").value = ""; applyFilters(); }
@@ -296,7 +303,13 @@
   document.addEventListener("keydown", onKey);
   // the rows in sight depend on the scroller's height: redraw whenever it changes (a
   // window resized, or a notebook's frame drawn while hidden and shown later)
-  new ResizeObserver(() => { if (!state.printing) draw(); }).observe($("scroller"));
+  // (its height only, and on the next frame: a redraw inside the observer's callback
+  // could start a resize loop the browser reports as an error)
+  let seenHeight = -1;
+  new ResizeObserver(() => requestAnimationFrame(() => {
+    const h = $("scroller").clientHeight;
+    if (h !== seenHeight && !state.printing) { seenHeight = h; draw(); }
+  })).observe($("scroller"));
   window.addEventListener("beforeprint", printAll);
   window.addEventListener("afterprint", () => { state.printing = false; $("legend").open = state.legendWasOpen; draw(); });
   document.body.dataset.total = MSGS.length;
