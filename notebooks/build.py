@@ -113,6 +113,13 @@ from kij.views import frames as frames_view
 capture = frames_lesson.run(code="x = 6 * 7; print('the answer is', x); x")
 echo(frames_view.render(capture))  # a view returns what to draw; echo prints it, as kij does"""),
     ("md", """\
+The same capture as a picture: a capture has `_repr_html_`, so leaving it as a cell's
+last line draws it as `kij view` does — a lane per socket, one arrow per message,
+replies tied to their request. Click a message for its frames; filter by channel.
+(No frame below? JupyterLab sanitizes the saved HTML outputs of a notebook it does not
+trust: run the cell to draw it.)"""),
+    ("code", "capture  # kij view CAPTURE writes the same page to a file"),
+    ("md", """\
 ## 8. Swap the kernel, keep the client
 
 The same client function `ask` that `kij swap` uses drives a bash kernel from here."""),

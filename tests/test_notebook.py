@@ -72,6 +72,20 @@ def test_every_cell_runs_headless(executed):
     assert "hello from a file that a cell magic wrote" in text
     assert "<IDS|MSG>" in text or "&lt;IDS|MSG&gt;" in text
     assert "2^10 = 1024" in text
+    # the capture drawn inline by its _repr_html_, and one short line as text/plain
+    assert '<iframe class="kij-view"' in text
+    assert "<kij-frames capture: " in text
+
+
+def capture_messages_drawn(page) -> tuple[int, int]:
+    """In a page holding the capture's inline diagram: the messages its data holds
+    (body[data-total]) and the message elements drawn, once the renderer is ready and
+    has drawn more than ten rows (the frame may be laid out after its page loads)."""
+    frame = page.frame_locator("iframe.kij-view").first
+    body = frame.locator("body[data-ready]")
+    body.wait_for(timeout=60_000)
+    frame.locator(".message").nth(10).wait_for(timeout=60_000)
+    return int(body.get_attribute("data-total")), frame.locator(".message").count()
 
 
 def test_nbconvert_exports_html(executed, tmp_path):
@@ -84,6 +98,35 @@ def test_nbconvert_exports_html(executed, tmp_path):
     assert "State lives in the kernel, not in the cells" in html
     assert "kernels 👏 hold 👏 state" in html
     assert "&lt;IDS|MSG&gt;" in html
+    assert '<iframe class="kij-view"' in html
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here")
+def test_nbconvert_export_draws_the_capture_in_chromium(executed, tmp_path):
+    """The exported page, opened from file://: the inline diagram runs and draws."""
+    from playwright.sync_api import sync_playwright
+
+    from conftest import CHROMIUM_ARGS
+
+    source = tmp_path / "kij-companion.ipynb"
+    nbformat.write(executed, source)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(source)],
+                   check=True, capture_output=True, text=True, cwd=tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((tmp_path / "kij-companion.html").as_uri(), wait_until="domcontentloaded")
+            page.locator("iframe.kij-view").first.scroll_into_view_if_needed()
+            total, drawn = capture_messages_drawn(page)
+            assert total > 20 and 10 < drawn <= total  # the rows in the frame's sight
+            page.screenshot(path=str(tmp_path / "nbconvert-view.png"))
+            assert not [e for e in errors if "kij" in e.lower()]
+        finally:
+            browser.close()
 
 
 @pytest.mark.timeout(300)
@@ -106,6 +149,9 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
             for expected in ["84", "kernels 👏 hold 👏 state", "STATE PERSISTS ACROSS CELLS",
                              "<IDS|MSG>", "2^10 = 1024"]:
                 outputs.filter(has_text=expected).first.wait_for(timeout=180_000)
+            page.locator(".jp-OutputArea-output iframe.kij-view").first.scroll_into_view_if_needed()
+            total, drawn = capture_messages_drawn(page)  # the capture's _repr_html_, inline
+            assert total > 20 and drawn > 10
             page.locator(".jp-OutputArea-output", has_text="2^10 = 1024").first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "jupyterlab.png"))
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",

@@ -103,22 +103,26 @@ def frames(
         "--save", metavar="FILE", help="Also write the capture to FILE (.jsonl: JSON lines).")] = None,
     load: Annotated[Optional[str], typer.Option(
         "--load", metavar="FILE", help="Show a saved capture; no kernel is started.")] = None,
+    html: Annotated[Optional[str], typer.Option(
+        "--html", metavar="FILE", help="Also draw the capture as a sequence-diagram page (as kij view does).")] = None,
     json: JsonFlag = False,
     timeout: Timeout = 30.0,
 ) -> None:
     """Every socket, every frame, every signature: a cell's raw ZeroMQ messages, forgeries refused."""
     from kij import trace
     from kij.lessons import frames as lesson
+    from kij.lessons.view import write_page
     from kij.views import frames as view
 
-    lesson.check_flags(code=code, existing=existing, save=save, load=load)
-    if load:
-        return show(lesson.load(load), json, view)
+    lesson.check_flags(code=code, existing=existing, save=save, load=load, html=html)
     with shown_if_it_fails(json, view):
-        capture = lesson.run(code=code, kernel_name=kernel, existing=existing, timeout=timeout,
-                             tell=lambda text: echo(view.notice(text), stderr=True))
+        capture = lesson.load(load) if load else lesson.run(
+            code=code, kernel_name=kernel, existing=existing, timeout=timeout,
+            tell=lambda text: echo(view.notice(text), stderr=True))
     if save:
         trace.save(capture, save)
+    if html:
+        write_page(capture, html)
     show(capture, json, view)
 
 
@@ -449,3 +453,22 @@ def export(
     if save:
         lesson.save(result, save)
     show(result, json, view)
+
+
+@app.command(cls=Command)
+def view(
+    capture: Annotated[str, typer.Argument(
+        metavar="CAPTURE", help="A kij-frames capture: kij frames --save, a tap trace, a lesson's --save.")],
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE.html", help="Where to write the page. Default: beside CAPTURE, .html.")] = None,
+    open_it: Annotated[bool, typer.Option(
+        "--open", help="Open the page in the desktop's browser (or say where it is when there is none).")] = False,
+    large: Annotated[bool, typer.Option("--large", help="Large type, for a projector.")] = False,
+    json: JsonFlag = False,
+) -> None:
+    """The wire as a picture: any capture drawn as a self-contained HTML sequence diagram."""
+    from kij.lessons import view as lesson
+    from kij.views import view as view_
+
+    lesson.check_flags(capture, output)
+    show(lesson.run(capture, output, large=large, open_it=open_it), json, view_)

@@ -42,6 +42,7 @@ COMMANDS = {
     "parallel": "Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound.",
     "server": "The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook.",
     "export": "nbconvert's pipeline one stage at a time: execute (its kernel traffic tapped), the HTML exporter, a postprocessor.",
+    "view": "The wire as a picture: any capture drawn as a self-contained HTML sequence diagram.",
 }
 
 ABOUT = "kij — kernel · IPython · Jupyter: a playground that makes the seams felt."

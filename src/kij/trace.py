@@ -125,6 +125,17 @@ class Capture:
     loaded_from: str | None = None
     tap: dict | None = None  # set in a tap proxy's trace: the proxy, its sockets, the real kernel's ports
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the capture drawn as `kij view` draws it, inline."""
+        from kij.views import html
+
+        return html.inline(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """In IPython's text/plain: one line, not every record."""
+        kernel = f", {self.kernel.name} kernel" if self.kernel else ""
+        printer.text(f"<kij-frames capture: {len(self.messages)} messages{kernel}>")
+
 
 # --- from the sniffer to records ----------------------------------------------------
 
@@ -296,8 +307,12 @@ def _kind(item) -> str | None:
     return "head"
 
 
-def parse(text: str) -> Capture:
-    """A whole document, or JSON lines (an optional head line, then records)."""
+def parse(text: str, dropped: list[str] | None = None) -> Capture:
+    """A whole document, or JSON lines (an optional head line, then records).
+
+    With a `dropped` list, a JSON-lines line that cannot be read (a trace cut off
+    mid-line, a stray line) is not fatal: it is left out and named in the list
+    ("line 7: not JSON"), and the whole lines around it are kept (`kij view`)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
@@ -316,7 +331,10 @@ def parse(text: str) -> Capture:
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
-            raise ValueError(f"line {number} is not JSON") from None
+            if dropped is None:
+                raise ValueError(f"line {number} is not JSON") from None
+            dropped.append(f"line {number}: not JSON ({len(line)} characters)")
+            continue
         kind = _kind(item)
         if kind == "record":
             records.append(item)
@@ -325,6 +343,8 @@ def parse(text: str) -> Capture:
             head.setdefault("tap", {}).setdefault("continued_by", []).append(writer)
         elif kind == "head" and number == 1:
             head = item
+        elif dropped is not None:
+            dropped.append(f"line {number}: not a message record")
         else:
             raise ValueError(f"line {number} is not a message record")
     if not records:
@@ -332,8 +352,9 @@ def parse(text: str) -> Capture:
     return from_document({**head, "messages": records})
 
 
-def load(path: str | Path) -> Capture:
-    """Read a saved capture; a UserError says what is wrong with the file."""
+def load(path: str | Path, dropped: list[str] | None = None) -> Capture:
+    """Read a saved capture; a UserError says what is wrong with the file. With a
+    `dropped` list, unreadable JSON-lines lines are named there instead (see parse)."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"no such capture file: {p}")
@@ -342,7 +363,7 @@ def load(path: str | Path) -> Capture:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read capture file {p}: {exc.__class__.__name__}") from None
     try:
-        capture = parse(text)
+        capture = parse(text, dropped)
     except (ValueError, TypeError, KeyError) as exc:
         raise UserError(f"{p} is not a kij frames capture ({exc})") from None
     capture.loaded_from = str(p)

@@ -462,10 +462,12 @@ def load(path: str) -> Capture:
     return trace.load(path)
 
 
-def check_flags(code: str | None, existing: str | None, save: str | None, load: str | None) -> None:
+def check_flags(code: str | None, existing: str | None, save: str | None, load: str | None,
+                html: str | None = None) -> None:
     """kij frames' flags, refused before anything boots: --load shows a capture and so
-    takes nothing that runs a cell; --save must be writable before a kernel starts."""
+    takes nothing that runs a cell; --save and --html must be writable before a kernel starts."""
     if load and (existing or code is not None or save):
         raise UserError("--load shows a saved capture; it cannot be combined with --code, --existing or --save")
-    if save:
-        trace.check_writable(save)
+    for path in (save, html):
+        if path:
+            trace.check_writable(path)
