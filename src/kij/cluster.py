@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from kij import wire
+from kij import processes, wire
 from kij.errors import KernelDied, KernelFault, UserError
 from kij.kernel import POLL_MS, signals_deferred
 from kij.sniffer import Sniffed, sniffed
@@ -208,37 +208,16 @@ def _stop(ipc, cluster: Cluster | None) -> None:
     pids = [getattr(ipc.controller, "pid", None) if ipc.controller else None]
     pids += [getattr(launcher, "pid", None) for es in ipc.engines.values() for launcher in es.launchers.values()]
     pids += cluster.launched if cluster else []
-    tree = _process_tree({p for p in pids if p})
+    tree = processes.tree(pids)
     for stop in (ipc.stop_engines_sync, ipc.stop_controller_sync):
         try:
             stop()
         except BaseException:  # noqa: BLE001 — e.g. asyncio's CancelledError after a Ctrl-C; the kill below follows
             pass
-    _kill_what_remains(tree)
+    processes.reap(tree, wait=STOP_WAIT)
     from ipyparallel.cluster import cluster as ipp_cluster
 
     ipp_cluster._atexit_clusters.discard(ipc)  # stopped: nothing left for its atexit hook
-
-
-def _process_tree(pids: set[int]) -> list:
-    import psutil
-
-    procs = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            procs += [proc, *proc.children(recursive=True)]
-    return procs
-
-
-def _kill_what_remains(procs: list) -> None:
-    import psutil
-
-    _, alive = psutil.wait_procs(procs, timeout=STOP_WAIT)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=STOP_WAIT)
 
 
 @contextlib.contextmanager

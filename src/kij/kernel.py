@@ -569,6 +569,18 @@ def _log_tail(log: str, lines: int = 3) -> str:
 # --- starting and attaching ---------------------------------------------------------
 
 
+def kernel_env(env: dict | None = None) -> dict:
+    """The environment a kernel kij starts gets: the one asked for (else kij's own),
+    without PYTHONDONTWRITEBYTECODE. Where a machine sets it, nothing ever writes a
+    .pyc, and every kernel would compile IPython, ipykernel and jupyter_client from
+    source on every boot (python3: 3.2 s of CPU before its first kernel_info_reply,
+    0.7 s with bytecode — benchmarks/bench_boot.py). This way the first kernel writes
+    the bytecode, and every later kernel — and kij itself — reads it."""
+    env = dict(os.environ if env is None else env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _launch(name: str, env: dict | None = None, transport_encryption: str | None = None) -> Kernel:
     """Spawn one kernel process (no waiting). Called with signals deferred.
     transport_encryption is jupyter_client's CurveZMQ policy ("auto", "required"; None
@@ -583,7 +595,7 @@ def _launch(name: str, env: dict | None = None, transport_encryption: str | None
     kernel = Kernel(name, client=None, manager=manager, log_file=log_file)
     kernel.env = env
     try:
-        extra = {"env": env} if env is not None else {}
+        extra = {"env": kernel_env(env)}
         if transport_encryption is not None:
             extra["transport_encryption"] = transport_encryption
         manager.start_kernel(stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, **extra)

@@ -46,6 +46,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kij import processes
 from kij.errors import KernelFault, UserError
 
 V1 = "v1.kernel.websocket.jupyter.org"
@@ -395,7 +396,7 @@ def shutdown(server: Server) -> None:
             except subprocess.TimeoutExpired:
                 continue
     server.pids |= kernel_pids(server)
-    reap(server.pids)
+    processes.reap(server.pids)
 
 
 def kernel_pids(server: Server) -> set[int]:
@@ -415,28 +416,6 @@ def kernel_pids(server: Server) -> set[int]:
                 pids |= {p for p in (tap.get("proxy_pid"), kernel.get("pid"), head.get("proxy_pid"),
                                      head.get("kernel_pid")) if isinstance(p, int)}
     return pids
-
-
-def reap(pids: set[int], wait: float = 10.0) -> None:
-    """Wait for each process to end on its own (a tap and ipykernel follow their parent
-    out); SIGKILL what is still there after `wait` seconds."""
-    deadline = time.monotonic() + wait
-    for pid in sorted(pids):
-        while _alive(pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.02)  # polling another process's end: there is nothing to wait on
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "State:\tZ" not in state
 
 
 # --- someone else's server -----------------------------------------------------------------

@@ -453,16 +453,20 @@ def session_env(lesson: Lesson) -> str | None:
 def lives_on(lesson: Lesson, result: ServerResult) -> None:
     act = lesson.act("lives_on", "the tab closes; a new websocket reads secret again")
     state = lesson.server.call("GET", f"api/kernels/{result.kernel_id}", during="after the websocket closed")
-    ws = lesson.open(result.kernel_id)
-    try:
-        got = lesson.run_cell(ws, act, READ)
-    finally:
-        ws.close()
-    value = output_of(got)
+    value = read_secret(lesson, result.kernel_id, act)
     result.lives_on = {"after_close": state.get("execution_state"), "connections": state.get("connections"),
                        "secret_again": value}
     act.ok = value == "42"
     act.outcome = f"kernel still listed ({state.get('execution_state')}); `secret` → {value}"
+
+
+def read_secret(lesson: Lesson, kernel_id: str, act) -> str:
+    """Open a new websocket (a new tab) on the kernel, run READ, close it: what it showed."""
+    ws = lesson.open(kernel_id)
+    try:
+        return output_of(lesson.run_cell(ws, act, READ))
+    finally:
+        ws.close()
 
 
 def output_of(got: list[srv.WsMessage]) -> str:
@@ -479,12 +483,7 @@ def output_of(got: list[srv.WsMessage]) -> str:
 def restart(lesson: Lesson, result: ServerResult) -> None:
     act = lesson.act("restart", "POST /api/kernels/<id>/restart: a new process forgets")
     lesson.server.call("POST", f"api/kernels/{result.kernel_id}/restart", {}, during="during the restart")
-    ws = lesson.open(result.kernel_id)
-    try:
-        got = lesson.run_cell(ws, act, READ)
-    finally:
-        ws.close()
-    value = output_of(got)
+    value = read_secret(lesson, result.kernel_id, act)
     result.lives_on["after_restart"] = value
     read_zmq(lesson, result, idle_for(act.request_msg_id))
     pair(lesson, result)
