@@ -11,13 +11,13 @@ import time
 
 from conftest import no_traceback, wait_until
 
-from kij.lessons import comms, control, frames, magics, repl_diff, state, swap, which
+from kij.lessons import comms, control, frames, magics, repl_diff, server, state, swap, which
 
-LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "kernels", "control", "comms", "which"]
+LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "kernels", "control", "comms", "which", "server"]
 # kij kernels computes its takeaway from the run (counts of methods and lines): its fixed part.
 KERNELS_TAKEAWAY = "leaves the sockets, signing, busy/idle and the rest to ipykernel"
 TAKEAWAYS = [repl_diff.TAKEAWAY, state.TAKEAWAY, frames.TAKEAWAY, magics.TAKEAWAY, swap.TAKEAWAY, KERNELS_TAKEAWAY,
-             control.TAKEAWAY, comms.TAKEAWAY, which.TAKEAWAY]
+             control.TAKEAWAY, comms.TAKEAWAY, which.TAKEAWAY, server.TAKEAWAY]
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
@@ -66,7 +66,8 @@ def test_tour_pauses_between_lessons_on_a_terminal(kij):
     assert positions == sorted(positions)
     for fact in ["Out[2]: 40", "84", "<IDS|MSG>", "Invalid Signature", "kernels 👏 hold 👏 state", "2^10 = 1024", "Rule: Check sys.executable first",
                  "tour done", "Launching all 13 kernels they need (9 × python3, 2 × bash, kij-echo, kij-native)",
-                 "echo_update", "Who does each job", "On control the reply took"]:
+                 "echo_update", "Who does each job", "On control the reply took", "v1.kernel.websocket.jupyter.org",
+                 "kij server: its kernel is booted by a jupyter_server of its own", "Left out, to run alone: kij parallel"]:
         assert fact in " ".join(shown.split()), fact  # wherever the terminal wrapped it
     assert no_traceback(err)
     assert [once(t, shown) for t in TAKEAWAYS] == [1] * len(TAKEAWAYS)
@@ -147,6 +148,6 @@ def test_tour_into_head_ends_quietly(kij):
     tour.stdout.close()
     err = tour.stderr.read().decode()
     tour.wait(timeout=120)
-    assert head.stdout.startswith("kij tour — 9 lessons."), head.stdout
+    assert head.stdout.startswith("kij tour — 10 lessons."), head.stdout
     assert tour.returncode == 0 and err == "", err
     kij.assert_clean()

@@ -1,8 +1,9 @@
 """`kij tour` — every lesson in order, for a workshop or a first sitting.
 
 What the learner should feel: the whole stack, layer by layer — IPython's REPL, state
-in the kernel process, the wire, magics, swappable kernels, which interpreter —
-each closed by its one-line takeaway.
+in the kernel process, the wire, magics, swappable kernels, wrapper and native
+kernels, control and comms, which interpreter, and the server between the browser
+and the kernel — each closed by its one-line takeaway.
 
 How it stays quick: every kernel the tour needs is launched up front into a
 `kij.kernel.pool`, so later lessons' kernels boot in the background while earlier
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kij.kernel import pool, timed
-from kij.lessons import comms, control, frames, kernels, magics, repl_diff, state, swap, which
+from kij.lessons import comms, control, frames, kernels, magics, repl_diff, server, state, swap, which
 
 
 @dataclass
@@ -54,6 +55,7 @@ class PlannedStop:
     takeaway: str
     kernels: list[tuple[str, dict | None]]  # (kernelspec name, environment or None)
     run: Callable[[], object]
+    boots: str = ""  # when its kernels are not the pool's: who boots them
 
 
 def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
@@ -75,7 +77,17 @@ def steps(timeout: float, decoy: which.Decoy) -> list[PlannedStop]:
              lambda: comms.run(timeout=timeout)),
         PlannedStop("which", which.TAKEAWAY, [("python3", None), ("python3", decoy.env)],
              lambda: which.run(timeout=timeout)),
+        PlannedStop("server", server.TAKEAWAY, [], lambda: server.run(timeout=timeout),
+             boots="its kernel is booted by a jupyter_server of its own, as JupyterLab's are"),
     ]
+
+
+# Lessons the tour leaves out, and why: each needs what the tour cannot launch ahead.
+LEFT_OUT = {
+    "parallel": "it starts an ipyparallel controller and engines, a cluster rather than kernels",
+    "export": "nbconvert boots the notebook's kernel itself, and the lesson wants your notebook",
+    "view": "it draws a capture you saved, in a browser",
+}
 
 
 @timed

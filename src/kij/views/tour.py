@@ -20,12 +20,13 @@ from kij.lessons.control import ControlResult
 from kij.lessons.kernels import KernelsResult
 from kij.lessons.magics import MagicsResult
 from kij.lessons.repl_diff import ReplDiffResult
+from kij.lessons.server import ServerResult
 from kij.lessons.state import StateResult
 from kij.lessons.swap import SwapResult
-from kij.lessons.tour import PlannedStop, Stop, TourResult
+from kij.lessons.tour import LEFT_OUT, PlannedStop, Stop, TourResult
 from kij.lessons.which import WhichResult
 from kij.trace import Capture
-from kij.views import comms, control, frames, kernels, magics, repl_diff, state, swap, which
+from kij.views import comms, control, frames, kernels, magics, repl_diff, server, state, swap, which
 from kij.views.parts import ByWidth, lines, wrap_at_spaces
 
 # The view that draws each lesson's result in the tour, by the result's type.
@@ -39,6 +40,7 @@ DRAW = {
     KernelsResult: kernels.render_compact,
     ControlResult: control.render_compact,
     CommsResult: comms.render_compact,
+    ServerResult: server.render_compact,
 }
 
 
@@ -47,8 +49,14 @@ def launching(plan: list[PlannedStop]) -> Text:
     names = Counter(name for step in plan for name, _ in step.kernels)
     count = sum(names.values())
     kinds = ", ".join(f"{n} × {name}" if n > 1 else name for name, n in names.items())
-    return Text.from_markup(f"[bold]kij tour[/] — {len(plan)} lessons. Launching all {count} kernels they need "
+    text = Text.from_markup(f"[bold]kij tour[/] — {len(plan)} lessons. Launching all {count} kernels they need "
                             f"({kinds}) now, so each lesson finds its own booted.")
+    for step in plan:
+        if step.boots:
+            text.append(f" kij {step.command}: {step.boots}.")
+    left_out = "; ".join(f"kij {name}: {why}" for name, why in LEFT_OUT.items())
+    text.append(f" Left out, to run alone: {left_out}.", style="dim")
+    return text
 
 
 def announce(number: int, total: int, step: PlannedStop) -> RenderableType:
