@@ -45,6 +45,10 @@ class Command:
     # tests/test_tour.py; a dead kernel surfaces from the lesson, tested per command)
     slow: bool = False
     label: str = ""  # how the table names it, when that is not the subcommand
+    # asks its kernels one after another, each cell done within a millisecond or two
+    # (swap): a kill on the first kernel's execute_input can land after its reply, so
+    # the kernel killed "mid-run" is the one kij will ask next
+    kill_next: bool = False
 
     @property
     def title(self) -> str:
@@ -53,7 +57,7 @@ class Command:
 
 COMMANDS = [
     Command("state"),
-    Command("swap", kernel_flag=True, kernels=2),
+    Command("swap", kernel_flag=True, kernels=2, kill_next=True),
     Command("frames", kernel_flag=True, runs_user_code=True),
     Command("repl-diff", runs_user_code=True),
     Command("magics"),
@@ -68,6 +72,19 @@ WITH_KERNEL_FLAG = [c for c in COMMANDS if c.kernel_flag]
 
 
 # --- moments, observed --------------------------------------------------------------
+
+
+def last_connection_file(kij, count: int) -> Path:
+    """The connection file written last, once `count` of them exist (kij launches its
+    kernels in the order it asks them)."""
+    def all_there():
+        try:
+            files = sorted(kij.connection_files(), key=lambda p: p.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return None
+        return files[-1] if len(files) >= count else None
+
+    return wait_until(all_there, timeout=60, what=f"{count} connection files")
 
 
 def first_connection_file(kij) -> Path:

@@ -119,7 +119,8 @@ def test_kernel_killed_mid_run(kij, command):
             iopub.wait_for(faultlib.is_execute_input)
         finally:
             iopub.close()
-        os.kill(faultlib.kernel_pid(conn), signal.SIGKILL)
+        victim = faultlib.last_connection_file(kij, command.kernels) if command.kill_next else conn
+        os.kill(faultlib.kernel_pid(victim), signal.SIGKILL)
     finally:
         code, stdout, stderr = collect(proc, out, err)
     check(judge(kij, command.title, "kernel SIGKILLed mid-run", 1, returncode=code, stdout=stdout,
