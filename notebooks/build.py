@@ -175,9 +175,8 @@ rc.load_balanced_view().map_sync(square, range(6))"""),
     ("md", """\
 Stop it all. The first line counts the processes this kernel started and the ones they
 started: the controller and the processes it forks for its heart monitor, schedulers
-and queues, the
-engines, and a *nanny* per engine (it relays signals to its engine and tells the
-controller when the engine exits). Then: close the client, stop the engines and the
+and queues, the engines, and a *nanny* per engine (it relays signals to its engine and
+tells the controller when the engine exits). Then: close the client, stop the engines and the
 controller, remove the profile directory, and wait — up to 30 s — for every one of
 those processes to be gone. (Had a cell above failed, ipyparallel would still stop
 the cluster when this kernel shuts down: `Cluster(shutdown_atexit=True)` is its
