@@ -130,6 +130,71 @@ with started(["bash"]) as (bash,):
     answer = ask(bash, timeout=30)
 print(answer.language, answer.implementation, answer.implementation_version)
 print(answer.output)"""),
+    ("md", """\
+## 9. `%px` — engines are kernels too
+
+ipyparallel runs code on *engines*: IPython kernels that connect out to a controller
+instead of waiting for a frontend. This cell starts a controller and two engines on
+this machine with ipyparallel's own API, in a temporary profile directory (so the
+cluster writes nothing into `~/.ipython`), and connects a client. A first client
+created inside IPython also registers the `%px` magics, on a view of every engine."""),
+    ("code", """\
+import logging
+import os
+import socket
+import tempfile
+
+import ipyparallel as ipp
+
+profile = tempfile.TemporaryDirectory(prefix="kij-px-")  # removed when this kernel exits, at the latest
+cluster = ipp.Cluster(n=2, profile_dir=profile.name, log_level=logging.ERROR)  # no chatter
+rc = cluster.start_and_connect_sync()  # the bar: ipyparallel waiting for engines to register
+rc.ids"""),
+    ("md", """\
+`%px` runs its line on every engine; what each one prints comes back tagged
+`[stdout:N]`, N being the engine's id, in whichever order they answer. The same host
+name as this kernel's, two other PIDs: two more processes on this machine."""),
+    ("code", "%px import os, socket; print(socket.gethostname(), os.getpid())"),
+    ("code", "print('this kernel:', socket.gethostname(), os.getpid())"),
+    ("md", """\
+Ask each engine what its kernel object is: ipyparallel's `IPythonParallelKernel`, a
+subclass of ipykernel's `IPythonKernel` — the class of the kernel running this
+notebook (the cell after)."""),
+    ("code", "%px type(get_ipython().kernel).__mro__[:2]"),
+    ("code", "type(get_ipython().kernel).__mro__[:2]"),
+    ("md", """\
+A load-balanced view sends each item to whichever engine the controller's task
+scheduler picks; the PID in each result says which engine ran it (the split need not
+be even)."""),
+    ("code", """\
+def square(x):
+    import os
+    return x * x, os.getpid()
+
+rc.load_balanced_view().map_sync(square, range(6))"""),
+    ("md", """\
+Stop it all. The first line counts the processes this kernel started and the ones they
+started: the controller and the processes it forks for its heart monitor, schedulers
+and queues, the engines, and a *nanny* per engine (it relays signals to its engine and
+tells the controller when the engine exits). Then: close the client, stop the engines and the
+controller, remove the profile directory, and wait — up to 30 s — for every one of
+those processes to be gone. (Had a cell above failed, ipyparallel would still stop
+the cluster when this kernel shuts down: `Cluster(shutdown_atexit=True)` is its
+default.) `uv run kij parallel` shows the wire underneath: engines registering with
+the controller, `apply_request` carrying a pickled function as buffers, the task
+scheduler routing it."""),
+    ("code", """\
+from collections import Counter
+
+import psutil
+
+ours = psutil.Process().children(recursive=True)  # this kernel's processes, and theirs
+print("running:", dict(Counter(" ".join(p.cmdline()[1:3]) for p in ours)))
+rc.close()
+cluster.stop_cluster_sync()
+profile.cleanup()
+gone, alive = psutil.wait_procs(ours, timeout=30)  # a nanny exits just after its engine
+print("still running:", alive)"""),
 ]
 
 

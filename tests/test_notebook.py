@@ -3,11 +3,15 @@ headless (nbclient), nbconvert exports it, and JupyterLab runs it in a real brow
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -35,20 +39,49 @@ def outputs_text(nb) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class Execution:
+    nb: nbformat.NotebookNode
+    ipython_dir: Path  # the IPYTHONDIR every kernel of the run had: a private one
+    new_temp_dirs: list[Path]  # kij-px-* directories in the temp dir that were not there before
+    survivors: list[str]  # processes carrying the run's marker, still alive after it
+
+
+def px_profile_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("kij-px-*"))
+
+
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The notebook built from its source and executed headless, once for the module."""
+def execution(tmp_path_factory):
+    """The notebook built from its source and executed headless, once for the module,
+    with a private IPYTHONDIR; what it left behind, if anything."""
     marker = KijRunner(tmp_path_factory.mktemp("nb"))
+    ipython_dir = tmp_path_factory.mktemp("ipython")
     nb = builder.build()
+    before = px_profile_dirs()
     old = dict(os.environ)
-    os.environ.update({"KIJ_TEST_MARK": marker.marker, "JUPYTER_RUNTIME_DIR": str(marker.runtime)})
+    os.environ.update({"KIJ_TEST_MARK": marker.marker, "JUPYTER_RUNTIME_DIR": str(marker.runtime),
+                       "IPYTHONDIR": str(ipython_dir)})
     try:
         builder.execute(nb, cwd=ROOT / "notebooks")
     finally:
         os.environ.clear()
         os.environ.update(old)
-    marker.assert_clean()  # the kernels the notebook's cells started are gone too
-    return nb
+    survivors = processes_with(marker.marker)
+    marker.assert_clean()  # the kernels, controller and engines the notebook's cells started are gone too
+    return Execution(nb, ipython_dir, sorted(px_profile_dirs() - before), survivors)
+
+
+@pytest.fixture(scope="module")
+def executed(execution):
+    return execution.nb
+
+
+def cell_outputs(nb, source: str) -> str:
+    """The outputs of the one code cell whose source is `source`, as one string."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source == source]
+    assert len(cells) == 1, source
+    return outputs_text(nbformat.v4.new_notebook(cells=cells))
 
 
 def test_committed_notebook_matches_its_builder():
@@ -75,6 +108,62 @@ def test_every_cell_runs_headless(executed):
     # the capture drawn inline by its _repr_html_, and one short line as text/plain
     assert '<iframe class="kij-view"' in text
     assert "<kij-frames capture: " in text
+
+
+def test_px_runs_on_two_engines_that_are_kernels_then_stops_them(execution):
+    nb = execution.nb
+    hello = cell_outputs(nb, "%px import os, socket; print(socket.gethostname(), os.getpid())")
+    engines = dict(re.findall(r"\[stdout:(\d)\] \S+ (\d+)", hello))
+    assert sorted(engines) == ["0", "1"]  # two engines answered, each tagged with its id
+    pids = {int(pid) for pid in engines.values()}
+    kernel_pid = int(re.search(r"this kernel: \S+ (\d+)", outputs_text(nb)).group(1))
+    assert len(pids) == 2 and kernel_pid not in pids  # two processes, neither the notebook's kernel
+    classes = cell_outputs(nb, "%px type(get_ipython().kernel).__mro__[:2]")
+    assert classes.count("(ipyparallel.engine.kernel.IPythonParallelKernel,\n ipykernel.ipkernel.IPythonKernel)") == 2
+    assert "(ipykernel.ipkernel.IPythonKernel, ipykernel.kernelbase.Kernel)" in outputs_text(nb)
+    mapped = [c for c in nb.cells if c.source.endswith("map_sync(square, range(6))")]
+    result = ast.literal_eval(mapped[0].outputs[0]["data"]["text/plain"])  # [(square, pid), …]
+    assert [square for square, _ in result] == [0, 1, 4, 9, 16, 25]
+    assert {pid for _, pid in result} <= pids  # each item ran on one of the two engines
+    stop = [c for c in nb.cells if c.cell_type == "code" and "stop_cluster_sync()" in c.source]
+    stopped = outputs_text(nbformat.v4.new_notebook(cells=stop))
+    running = ast.literal_eval(re.search(r"running: (\{.*\})", stopped).group(1))
+    assert running["-m ipyparallel.engine"] == 2 and running["-m ipyparallel.engine.nanny"] == 2
+    assert running["-m ipyparallel.controller"] >= 1
+    assert "still running: []" in stopped  # what the kernel saw
+    # and after the run: no engine, controller or scheduler (they carry the run's marker)
+    assert not [p for p in execution.survivors if "ipengine" in p or "ipcontroller" in p or "ipyparallel" in p]
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    # nothing written: the profile directory is gone, and the private IPYTHONDIR holds no cluster file
+    assert execution.new_temp_dirs == []
+    written = [p.relative_to(execution.ipython_dir) for p in execution.ipython_dir.rglob("*") if p.is_file()]
+    assert not [p for p in written if p.parts[1:2] in (("security",), ("log",), ("pid",))], written
+
+
+def test_px_cluster_is_stopped_when_a_cell_fails_before_the_stop(tmp_path):
+    """The section's claim: had a cell failed after the cluster started, ipyparallel
+    stops it when the kernel shuts down (Cluster's shutdown_atexit)."""
+    from nbclient.exceptions import CellExecutionError
+
+    marker = KijRunner(tmp_path)
+    nb = builder.build()
+    start = next(i for i, c in enumerate(nb.cells) if "start_and_connect_sync()" in c.source)
+    nb.cells = [nb.cells[start], nbformat.v4.new_code_cell("%px print('engines up')"),
+                nbformat.v4.new_code_cell("raise RuntimeError('a cell fails')"), *nb.cells[start + 1:]]
+    before = px_profile_dirs()
+    old = dict(os.environ)
+    os.environ.update({"KIJ_TEST_MARK": marker.marker, "JUPYTER_RUNTIME_DIR": str(marker.runtime),
+                       "IPYTHONDIR": str(tmp_path / "ipython")})
+    try:
+        with pytest.raises(CellExecutionError, match="a cell fails"):
+            builder.execute(nb, cwd=tmp_path)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert "engines up" in outputs_text(nb)  # the cluster was running when the cell failed
+    wait_until(lambda: not processes_with(marker.marker), timeout=60, what="the cluster's processes to exit")
+    assert sorted(px_profile_dirs() - before) == []
+    assert marker.connection_files() == []
 
 
 def capture_messages_drawn(page) -> tuple[int, int]:
@@ -147,7 +236,8 @@ def test_jupyterlab_runs_the_notebook_in_chromium(tmp_path):
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             outputs = page.locator(".jp-OutputArea-output")
             for expected in ["84", "kernels 👏 hold 👏 state", "STATE PERSISTS ACROSS CELLS",
-                             "<IDS|MSG>", "2^10 = 1024"]:
+                             "<IDS|MSG>", "2^10 = 1024", "IPythonParallelKernel",
+                             "still running: []"]:
                 outputs.filter(has_text=expected).first.wait_for(timeout=180_000)
             page.locator(".jp-OutputArea-output iframe.kij-view").first.scroll_into_view_if_needed()
             total, drawn = capture_messages_drawn(page)  # the capture's _repr_html_, inline
