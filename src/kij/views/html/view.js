@@ -26,10 +26,13 @@
   const channels = [...new Set(MSGS.map((m) => m.c))];
   const unknown = channels.filter((c) => !KNOWN.includes(c)).sort();
   const sockets = KNOWN.filter((c) => channels.includes(c)).concat(unknown);
+  // the clients: the sessions that sent requests — through the websocket when there is
+  // one (the server's own requests to the kernel come from the server's lane)
   const sessions = [];
   MSGS.forEach((m) => {
     const s = m.h && m.h.session;
-    if (s && !m.d.startsWith("from_") && !sessions.includes(s)) sessions.push(s);
+    const sent = !m.d.startsWith("from_") && (!hasWs || m.l === "websocket");
+    if (s && sent && !sessions.includes(s)) sessions.push(s);
   });
   const MAX_CLIENTS = 3;
   const clients = sessions.length <= 1 ? ["client"]
