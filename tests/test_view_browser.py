@@ -287,3 +287,34 @@ def test_a_tap_trace_of_two_clients_draws_two_client_lanes(browser, tap_trace, t
         opened.shot(tmp_path, "view-tap.png")
     finally:
         opened.close()
+
+
+def test_a_real_kij_server_capture_draws_the_browser_sessions_as_its_clients(browser, tmp_path):
+    """A real `kij server --save`: the websocket leg runs between the client lanes and
+    the server lane, and the client lanes are exactly the sessions that sent through the
+    websocket — not the server's own session, whose requests to the kernel start at the
+    server lane (they once took the first client lane)."""
+    saved = tmp_path / "server.jsonl"
+    kij = KijRunner(tmp_path)
+    run = kij.run("server", "--save", str(saved))
+    assert run.returncode == 0, run.stderr
+    cap = trace.load(saved)
+    browsers = {r.header["session"] for r in cap.messages
+                if r.leg == "websocket" and r.direction == "to_kernel" and r.header}
+    servers = {r.header["session"] for r in cap.messages
+               if r.leg == "zmq" and r.direction == "to_kernel" and r.header} - browsers
+    assert browsers and servers  # both kinds of sender are in the capture
+    out = tmp_path / "server.html"
+    assert kij.run("view", str(saved), "-o", str(out)).returncode == 0
+    opened = Opened(browser, out, {"width": 1300, "height": 1100})
+    try:
+        assert opened.errors == []
+        names = opened.page.locator(".lane-name").all_inner_texts()
+        assert "server" in names and names[-1] == "kernel"
+        clients = [n for n in names if n.startswith("client")]
+        shown = [n.removeprefix("client ") for n in clients if n != "client"]
+        assert all(any(s.startswith(c) for s in browsers) for c in shown), (clients, browsers)
+        assert not any(any(s.startswith(c) for s in servers) for c in shown), (clients, servers)
+        opened.shot(tmp_path, "view-server.png")
+    finally:
+        opened.close()
