@@ -16,7 +16,7 @@ from rich.text import Text
 
 from kij.lessons.export import ExecuteStage, ExportResult, ExportStage, WriteStage
 from kij.views import frames as frames_view
-from kij.views.parts import CHECK, ByWidth, blank, fact_grid, heading, takeaway
+from kij.views.parts import CHECK, ByWidth, blank, fact_grid, heading, plain_table, takeaway
 
 
 def _mark(ok: bool, text: str) -> Text:
@@ -66,7 +66,7 @@ def _wire_verdicts(stage: ExecuteStage) -> list:
 
 
 def _cells(stage: ExecuteStage) -> Table:
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table = plain_table()
     for col in ("cell", "source", "count", "outputs"):
         table.add_column(col, style="dim" if col == "cell" else None, no_wrap=col != "outputs",
                          max_width=28 if col == "source" else None, overflow="ellipsis")

@@ -13,12 +13,11 @@ import json
 
 from rich.console import Group
 from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 
 from kij.trace import Act, Capture, Record, key_hint
 from kij.views.parts import (ARROW, ByWidth, blank, fit, heading, line, named, parent_link, short_id, takeaway,
-                             timeline_head, unnamed)
+                             plain_table, timeline_head, unnamed)
 
 SOCKETS = [  # channel, kij's socket, the kernel's socket
     ("shell", "DEALER", "ROUTER"),
@@ -70,7 +69,7 @@ def _kernel_intro(cap: Capture) -> list:
                                    "message, signed or not"))
     else:
         parts.append(Text.assemble("key ", (k.key_hint, "bold"), f" signs every message ({k.signature_scheme})"))
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table = plain_table()
     for col in ("channel", "kij's socket", "kernel's", "port"):
         table.add_column(col, style="dim" if col != "channel" else None, no_wrap=True)
     for channel, ours, theirs in SOCKETS:

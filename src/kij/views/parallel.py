@@ -20,7 +20,7 @@ from rich.text import Text
 from kij.lessons.parallel import Process, Result
 from kij.trace import Act
 from kij.views import frames as frames_view
-from kij.views.parts import ByWidth, blank, fact_grid, heading, takeaway
+from kij.views.parts import ByWidth, blank, fact_grid, heading, plain_table, takeaway
 
 
 def _intro(r: Result) -> list:
@@ -59,7 +59,7 @@ def _engine_lines(r: Result) -> list[Text]:
 
 
 def _engine_table(r: Result) -> Table:
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table = plain_table()
     for col in ("engine", "PID", "host", "kernel_info", "its kernel's class(base)"):
         table.add_column(col, style="dim" if col != "engine" else "bold", overflow="fold")
     for e in r.engines:

@@ -51,6 +51,11 @@ def takeaway(text: str) -> Text:
     return Text.assemble("\n", ("→", "bold green"), " ", text)
 
 
+def plain_table() -> Table:
+    """A table with a header row and no borders: columns apart by two spaces."""
+    return Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+
+
 def fact_grid(rows: list[tuple], key_style: str = "dim", indent: str = "", fold: bool = True) -> Table:
     """Two columns, no borders: a short name (never wrapped) and its value (folded,
     or left to the value's own Text when fold is False). A value that is a str is text,

@@ -15,11 +15,10 @@ import time
 
 from rich.console import Group
 from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 
 from kij.views.frames import message_frames
-from kij.views.parts import blank, heading, line, named, parent_link, timeline_head
+from kij.views.parts import blank, heading, line, named, parent_link, plain_table, timeline_head
 
 
 def clock(t: float | None) -> str:
@@ -133,7 +132,7 @@ def _proxy_sockets(cap) -> list:
     """The proxy's two sides, socket by socket, and who else wrote the trace."""
     k, tap = cap.kernel, cap.tap
     sockets = tap.get("sockets") or {}
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table = plain_table()
     for col in ("channel", "proxy, frontend side", "port", "proxy, kernel side", "port"):
         table.add_column(col, style="dim" if col != "channel" else None, no_wrap=True)
     ports, kernel_ports = (k.ports if k else {}), tap.get("kernel_ports") or {}
