@@ -199,3 +199,33 @@ def test_an_exchange_says_what_never_came():
     waited.reply = object()
     assert waited.missing() == "the execute_reply but not the status idle"
     assert Exchange(request_id="r", reply_type="kernel_info_reply").missing(need_idle=False) == "no kernel_info_reply"
+
+
+@pytest.mark.parametrize("stopped", ["before its thread began", "as its thread began"])
+def test_a_heartbeat_stopped_early_stays_stopped(stopped, monkeypatch):
+    """jupyter_client's heartbeat thread sets itself running only after making its
+    socket, undoing a stop() that came first; it then opened a socket per turn until
+    the process ran out of file descriptors (the fault suite's "Ctrl-C while booting"
+    once failed so). kij's client's heartbeat ends and its socket is closed."""
+    from kij.client import Client
+
+    died = []
+    monkeypatch.setattr("threading.excepthook", lambda args: died.append(args.exc_value))
+    with zmq.Context() as context:
+        port = zmq.Socket(context, zmq.REP).bind_to_random_port("tcp://127.0.0.1")  # nobody answers
+        channel = Client(context=context).hb_channel_class(context=context, session=None,
+                                                           address=("127.0.0.1", port))
+        if stopped == "before its thread began":
+            channel._running = False
+            channel._exit.set()
+            channel.start()
+        else:
+            channel.start()
+            channel._running = False
+            channel._exit.set()
+        channel.join(timeout=10)
+        assert not channel.is_alive(), "the heartbeat thread is still running after stop"
+        assert died == [], f"the heartbeat thread died: {died}"
+        channel.close()
+        assert channel.socket is None
+        context.destroy(linger=0)

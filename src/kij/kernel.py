@@ -587,10 +587,12 @@ def _launch(name: str, env: dict | None = None, transport_encryption: str | None
     keeps its default, "disabled"): with it the connection file carries curve keys."""
     from jupyter_client.manager import KernelManager
 
+    from kij.client import CLIENT_CLASS
+
     log_file = tempfile.TemporaryFile(prefix="kij-kernel-log-")
     manager = KernelManager(
         kernel_name=name, connection_file=_new_connection_file(), shutdown_wait_time=SHUTDOWN_WAIT,
-        kernel_spec_manager=spec_manager(),
+        kernel_spec_manager=spec_manager(), client_class=CLIENT_CLASS,
     )
     kernel = Kernel(name, client=None, manager=manager, log_file=log_file)
     kernel.env = env
@@ -877,10 +879,10 @@ def attached(connection_file: str | Path, timeout: float = 10.0,
     BUSY_GRACE is busy with an earlier request (another client's cell): `on_busy` is
     told so, and kij waits for it up to `timeout` seconds, then gives up saying so.
     """
-    from jupyter_client.blocking import BlockingKernelClient
+    from kij.client import Client
 
     info = read_connection_file(connection_file)
-    client = BlockingKernelClient()
+    client = Client()
     client.load_connection_info(info)
     client.start_channels()
     kernel = Kernel("attached", client=client, connection_file=str(connection_file))

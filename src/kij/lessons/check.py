@@ -29,6 +29,7 @@ from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
 from kij import wire
+from kij.client import Client
 from kij.errors import UserError
 from kij.kernel import Exchange, await_reply, poll_channels
 
@@ -204,7 +205,7 @@ class ScriptProcess:
         threading.Thread(target=self._read, args=(self.popen.stdout, self.stdout.put), daemon=True).start()
         threading.Thread(target=self._read, args=(self.popen.stderr, self._stderr.append), daemon=True).start()
         self.context = zmq.Context()
-        self.client = BlockingKernelClient(connection_file=connection_file, context=self.context)
+        self.client = Client(connection_file=connection_file, context=self.context)
         self.client.load_connection_file()
 
     @staticmethod
