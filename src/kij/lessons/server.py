@@ -187,13 +187,18 @@ class Lesson:
         return self.acts[-1]
 
     def open(self, kernel_id: str, v1: bool = True) -> srv.Channels:
+        """A websocket on the kernel's channels. jupyter_server answers the upgrade only
+        once the kernel has answered its kernel_info_request, so the first one opened
+        waits for the kernel's boot too: kij gives it the boot's time as well."""
+        waits = max(self.timeout, srv.BOOT_TIMEOUT)
         try:
-            return self.server.websocket(kernel_id, v1, self.ws_messages, timeout=self.timeout)
+            return self.server.websocket(kernel_id, v1, self.ws_messages, timeout=waits)
         except KernelFault:
             raise
         except Exception as exc:
             self.server.check_alive("as kij opened a websocket", failed=True)
-            raise KernelFault(f"the kernel's websocket would not open: {exc}") from None
+            raise KernelFault(f"the kernel's websocket would not open within {waits:g} s (jupyter_server "
+                              f"answers once the kernel answers kernel_info): {exc}") from None
 
     def run_cell(self, ws: srv.Channels, act: Act, code: str, store_history: bool = True) -> list[srv.WsMessage]:
         content = {"code": code, "silent": False, "store_history": store_history, "user_expressions": {},
