@@ -295,8 +295,13 @@ def test_answers_waits_for_a_comm_and_counts_what_already_arrived():
         _, cell = sn.exchange("shell", "execute_request", execute_content("1 + 1"), 10)
         assert cell.reply is not None and cell.idle
         seq = sn.capture.index
-        comm_idle = next(c for c in sn.capture if c.parent_id == comm.msg_id and c.content.get("execution_state") == "idle")
-        assert seq(comm_idle) < seq(cell.reply)  # it did arrive during the cell's wait
+        def idle_of(msg_id):
+            return next(c for c in sn.capture if c.parent_id == msg_id and c.content.get("execution_state") == "idle")
+
+        # it arrived during the cell's wait: iopub keeps the kernel's order, so it is in
+        # the capture before the cell's idle (shell and iopub are read in either order)
+        comm_idle = idle_of(comm.msg_id)
+        assert seq(comm_idle) < seq(idle_of(cell.request_id))
         exchange = sn.answer(comm, 2.0)
     assert exchange.reply_type is None and exchange.reply is None
     assert exchange.missing() == "nothing"

@@ -270,3 +270,46 @@ def test_jupyter_run_passes_extra_arguments_and_the_kernel_tolerates_them(tmp_pa
     assert done.returncode == 0, done.stderr
     assert "from jupyter run 42" in done.stdout
     shutil.rmtree(pathlib.Path(os.environ["JUPYTER_RUNTIME_DIR"]) / "kij-tap", ignore_errors=True)  # its trace, by design
+
+
+def test_a_shell_request_sent_before_anyone_subscribed_waits_for_the_first_subscription():
+    """jupyter console sends its first cell the moment kernel_info is answered, then waits
+    for that cell's status: idle on iopub. A SUB socket's subscription reaches the kernel
+    a moment after it connects; what iopub sent before was dropped for it, and console
+    waited forever (1 run in 12 here). The native kernel's iopub is an XPUB: it hears the
+    subscription, and its first shell request waits for one (control does not)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from jupyter_client.session import Session
+
+    km = KernelManager(kernel_name="kij-native")
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    context = zmq.Context()
+    try:
+        info = km.get_connection_info()
+        session = Session(key=info["key"], signature_scheme=info["signature_scheme"])
+
+        def socket(kind, channel):
+            s = context.socket(kind)
+            s.linger = 0
+            s.connect(f"tcp://{info['ip']}:{info[f'{channel}_port']}")
+            return s
+
+        control, shell = socket(zmq.DEALER, "control"), socket(zmq.DEALER, "shell")
+        session.send(control, "kernel_info_request", {})
+        assert control.poll(60_000), "no kernel_info_reply on control"  # the kernel is up and serving
+        request = session.send(shell, "kernel_info_request", {})
+        assert not shell.poll(500), "the kernel answered on shell before anyone subscribed to iopub"
+
+        iopub = socket(zmq.SUB, "iopub")
+        iopub.subscribe(b"")
+        assert shell.poll(TIMEOUT * 1000), "no kernel_info_reply once a subscriber came"
+        states = []
+        while "idle" not in states and iopub.poll(TIMEOUT * 1000):
+            msg = session.deserialize(session.feed_identities(iopub.recv_multipart())[1])
+            if msg["parent_header"].get("msg_id") == request["header"]["msg_id"] and msg["msg_type"] == "status":
+                states.append(msg["content"]["execution_state"])
+        assert states == ["busy", "idle"]  # the subscriber that came late saw the whole request
+    finally:
+        context.destroy(linger=0)
+        km.shutdown_kernel(now=True)

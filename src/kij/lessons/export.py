@@ -339,6 +339,7 @@ def execute(nb, resources: dict, kernel: str, private: Path, timeout: float) -> 
             stage.error = _plain(str(exc)) if isinstance(exc, CellExecutionError) else None
             failure = _failure(exc, kernel, timeout)
         finally:
+            _settle_tasks()
             _stop_leftover(ep)
     stage.capture = _trace(private)
     describe_execution(stage, before, nb, log_path.read_text(errors="replace"))
@@ -363,6 +364,25 @@ def _failure(exc: Exception, kernel: str, timeout: float) -> KijError:
         return KernelDied(f"the {kernel} kernel died while nbconvert executed the notebook; nbconvert "
                           "stopped (DeadKernelError)")
     return KernelFault(f"nbconvert could not run the notebook: {_first_line(str(exc))}")
+
+
+def _settle_tasks() -> None:
+    """nbclient runs each cell as tasks on this thread's event loop (jupyter_core's
+    run_sync). A signal that strikes inside the loop leaves them pending; run again by
+    the next call on that loop (the shutdown below), they would fail on the kernel kij
+    stops and asyncio would print "Task exception was never retrieved" after kij's
+    last line. They are cancelled and awaited here, before anything else runs there."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _stop_leftover(ep) -> None:

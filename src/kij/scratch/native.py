@@ -6,7 +6,8 @@ bottom and you have read every moving part a Jupyter frontend talks to:
 1. the connection file names five ports and an HMAC key;
 2. the kernel binds five ZeroMQ sockets on them —
    shell (ROUTER) and control (ROUTER) for requests, stdin (ROUTER) for input(),
-   iopub (PUB) to broadcast outputs and busy/idle, hb (REP) to echo heartbeats;
+   iopub (XPUB: a PUB that also hears subscriptions) to broadcast outputs and
+   busy/idle, hb (REP) to echo heartbeats;
 3. every message is a list of frames: the sender's identities, the delimiter
    ``<IDS|MSG>``, an HMAC signature, then four JSON dicts — header, parent_header,
    metadata, content — and optional binary buffers;
@@ -22,6 +23,8 @@ Where a frontend can tell, it behaves like ipykernel:
 - printed output is batched into stream messages every 0.2 s and at the end of
   the cell, partial lines included; iopub has no high-water mark, so a subscriber
   slow to read loses nothing;
+- the first shell request waits (up to SUBSCRIBER_WAIT) until a frontend has
+  subscribed to iopub, so a frontend that asks at once does not lose its busy/idle;
 - a cell ending in ``;`` shows no result; ``name?`` opens the pager; cells get
   ``display()`` and ``clear_output()``;
 - ``exit`` sends the ``ask_exit`` payload (the frontend ends the session) and the
@@ -70,6 +73,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import tokenize
 import traceback
 import uuid
@@ -82,6 +86,7 @@ DELIM = b"<IDS|MSG>"
 HISTORY_SESSION = 1  # this kernel keeps one in-memory history session
 FLUSH_INTERVAL = 0.2  # seconds between stream messages while a cell prints (ipykernel's too)
 PARENT_POLL_INTERVAL = 1.0  # seconds between checks that the parent process is alive
+SUBSCRIBER_WAIT = 2.0  # seconds the first shell request waits for someone subscribed to iopub
 
 SHELL_REQUESTS = ("execute_request", "kernel_info_request", "complete_request", "inspect_request",
                   "is_complete_request", "history_request", "comm_info_request", "shutdown_request")
@@ -137,8 +142,9 @@ class Kernel:
         self.shell = self.bind(connection, "shell", zmq.ROUTER)
         self.control = self.bind(connection, "control", zmq.ROUTER)
         self.stdin = self.bind(connection, "stdin", zmq.ROUTER)
-        self.iopub = self.bind(connection, "iopub", zmq.PUB)
+        self.iopub = self.bind(connection, "iopub", zmq.XPUB)
         self.iopub.sndhwm = 0  # no high-water mark: a PUB socket at its mark drops messages silently
+        self.subscribed = False  # has a subscription reached iopub yet?
         self.hb = self.bind(connection, "hb", zmq.REP)
         self.iopub_lock = threading.Lock()  # zmq sockets are not thread-safe; three threads publish
         self.stopped = threading.Event()  # set once shutdown begins: the helper threads end
@@ -220,7 +226,30 @@ class Kernel:
         frames = [msg_type.encode(), DELIM, *self.serialize(msg_type, content, parent)]
         with self.interrupts_deferred(), self.iopub_lock:
             if self.iopub is not None:
+                self.read_subscriptions(0)
                 self.iopub.send_multipart(frames)
+
+    def read_subscriptions(self, wait: float) -> None:
+        """Take the (un)subscriptions that reached iopub off the socket, waiting up to
+        `wait` seconds for the first. Call with iopub_lock held."""
+        while self.iopub.poll(int(wait * 1000)):
+            if self.iopub.recv()[:1] == b"\x01":  # b"\x01" + topic subscribes, b"\x00" + topic leaves
+                self.subscribed = True
+            wait = 0
+
+    def await_first_subscriber(self) -> None:
+        """Before the first shell request: wait, up to SUBSCRIBER_WAIT, for a subscription.
+
+        A SUB socket's subscription reaches the kernel a moment after it connects; until
+        then, what iopub sends is dropped for it (ZeroMQ's "slow joiner"). jupyter console
+        sends a cell as soon as kernel_info is answered and then waits for that cell's
+        `status: idle`: lost, it waits forever. An XPUB hears subscriptions, so the kernel
+        can wait for one instead of guessing. (ipykernel's iopub is an XPUB too; it greets
+        each new subscriber with an `iopub_welcome` message.)"""
+        deadline = time.monotonic() + SUBSCRIBER_WAIT
+        with self.iopub_lock:
+            while not self.subscribed and (left := deadline - time.monotonic()) > 0:
+                self.read_subscriptions(left)
 
     # ------------------------------------------------------------ 3. the serve loop and its threads
 
@@ -235,7 +264,10 @@ class Kernel:
         log("ready")
         try:
             while True:
-                self.dispatch(self.shell, self.shell.recv_multipart(), "shell", SHELL_REQUESTS)
+                frames = self.shell.recv_multipart()
+                if not self.subscribed:
+                    self.await_first_subscriber()
+                self.dispatch(self.shell, frames, "shell", SHELL_REQUESTS)
                 if self.queued_behind_error:
                     self.abort_queued_executes()
         except zmq.ContextTerminated:
