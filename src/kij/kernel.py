@@ -276,6 +276,11 @@ def kernelspecs() -> dict[str, str]:
     return spec_manager().find_kernel_specs()
 
 
+def kernelspec(name: str):
+    """An installed kernelspec, by name (jupyter_client's KernelSpec)."""
+    return spec_manager().get_kernel_spec(name)
+
+
 def kernelspec_language(name: str) -> str | None:
     """The language an installed kernelspec declares (its kernel.json's "language")."""
     return spec_manager().get_kernel_spec(name).language or None

@@ -488,11 +488,11 @@ class Tap:
             self.relays.append(relay)
 
     def trace_head(self) -> dict:
-        from jupyter_client.kernelspec import KernelSpecManager
+        from kij.kernel import kernelspec_language
 
         language = None
         with contextlib.suppress(Exception):
-            language = KernelSpecManager().get_kernel_spec(self.kernel_name).language
+            language = kernelspec_language(self.kernel_name)
         facts = trace.KernelFacts(
             name=self.kernel_name, connection_file=str(self.connection_file), pid=self.kernel_pid,
             language=language, transport=self.info.get("transport", "tcp"), ip=self.frontend_ip(),

@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 
 from kij import trace, wire
 from kij.errors import KernelFault
-from kij.kernel import Exchange, Kernel, ready, started, timed
+from kij.kernel import Exchange, Kernel, kernelspec, ready, started, timed
 from kij.sniffer import Sniffed, Sniffer
 from kij.trace import Act, Capture, KernelFacts
 
@@ -697,13 +697,11 @@ def _keyless_says(part: Part, s: Secrecy, rec: Recorder, sent: Sniffed | None) -
 
 
 @contextlib.contextmanager
-def message_interrupt_kernelspec() -> Iterator[str]:
+def message_interruptkernelspec() -> Iterator[str]:
     """A private copy of the python3 kernelspec with interrupt_mode "message", in a temp
     dir put first on JUPYTER_PATH while kij looks it up; removed afterwards. Nothing is
     installed into the user's Jupyter directories."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    spec = KernelSpecManager().get_kernel_spec("python3")
+    spec = kernelspec("python3")
     tmp = Path(tempfile.mkdtemp(prefix="kij-control-"))
     name = f"kij-interrupt-message-{uuid.uuid4().hex[:8]}"
     saved = os.environ.get("JUPYTER_PATH")
@@ -737,12 +735,6 @@ def remove_dumped_cells(result: ControlResult) -> None:
             shutil.rmtree(dumped_cells_dir(pid), ignore_errors=True)
 
 
-def _kernelspec(name: str):
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return KernelSpecManager().get_kernel_spec(name)
-
-
 def _facts(kernel: Kernel, info: dict) -> KernelFacts:
     conn = kernel.connection_info
     return KernelFacts(
@@ -774,13 +766,13 @@ def run() -> ControlResult:
     """Boot three python3 kernels (the second asks for interrupt by message, the third
     runs under CurveZMQ and boots while the other parts run), run the parts.
     On a failure the exception carries what was captured so far as `.result`."""
-    py = _kernelspec("python3")
+    py = kernelspec("python3")
     result = ControlResult(capture=Capture(takeaway=TAKEAWAY))
     rec = Recorder(result.capture)
     with contextlib.ExitStack() as stack:
-        name = stack.enter_context(message_interrupt_kernelspec())
-        by_message_mode = _kernelspec(name).interrupt_mode
-        result.kernelspec_dir = str(_kernelspec(name).resource_dir)
+        name = stack.enter_context(message_interruptkernelspec())
+        by_message_mode = kernelspec(name).interrupt_mode
+        result.kernelspec_dir = str(kernelspec(name).resource_dir)
         stack.callback(remove_dumped_cells, result)  # runs after the kernels are shut down
         kernel, other = stack.enter_context(started(["python3", name]))
         encrypted = _encrypted_kernel(stack)

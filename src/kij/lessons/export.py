@@ -242,6 +242,10 @@ def tapped_preprocessor(private: Path, log, kernel: str, timeout: float):
 
         start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the sync name at class creation
 
+        def _cleanup_kernel(self):  # nbclient's own, when a cell ends or a signal unwinds it
+            _settle_tasks()
+            super()._cleanup_kernel()
+
     return TappedExecutePreprocessor(kernel_name=TAP_KERNEL, extra_arguments=["--kernel", kernel],
                                      timeout=max(1, round(timeout)))
 
@@ -369,9 +373,10 @@ def _failure(exc: Exception, kernel: str, timeout: float) -> KijError:
 def _settle_tasks() -> None:
     """nbclient runs each cell as tasks on this thread's event loop (jupyter_core's
     run_sync). A signal that strikes inside the loop leaves them pending; run again by
-    the next call on that loop (the shutdown below), they would fail on the kernel kij
-    stops and asyncio would print "Task exception was never retrieved" after kij's
-    last line. They are cancelled and awaited here, before anything else runs there."""
+    the next call on that loop (nbclient's own kernel cleanup, as the signal unwinds
+    its setup_kernel), the cell's task ends in DeadKernelError that nobody reads, and
+    asyncio prints "Task exception was never retrieved" after kij's last line. They
+    are cancelled and awaited here, before anything else runs on that loop."""
     import asyncio
 
     from jupyter_core.utils import ensure_event_loop

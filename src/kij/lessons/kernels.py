@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from kij.errors import KernelFault
-from kij.kernel import Kernel, check_kernel_names, ready, started, timed
+from kij.kernel import Kernel, check_kernel_names, kernelspec, ready, spec_manager, started, timed
 from kij.lessons import swap
 
 KERNELS = ["kij-echo", "kij-native", "bash"]
@@ -403,11 +403,9 @@ def read_source(real_argv: list[str]) -> Source:
 
 def read_spec(kernel: Kernel) -> Spec:
     """The kernelspec Jupyter found for this kernel, beside the command line it became."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    ks = KernelSpecManager().get_kernel_spec(kernel.name)
+    ks = kernelspec(kernel.name)
     spec = Spec(display_name=ks.display_name, language=ks.language, resource_dir=ks.resource_dir,
-                kernel_dirs=list(KernelSpecManager().kernel_dirs),
+                kernel_dirs=list(spec_manager().kernel_dirs),
                 argv=list(ks.argv), interrupt_mode=ks.interrupt_mode,
                 connection_file=kernel.connection_file,
                 connection_file_existed=os.path.exists(kernel.connection_file))

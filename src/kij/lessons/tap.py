@@ -243,9 +243,9 @@ def _event(text: str, first: bool, key, scheme: str) -> Event | None:
 
 
 def _kernelspecs() -> dict:
-    from jupyter_client.kernelspec import KernelSpecManager
+    from kij.kernel import spec_manager
 
-    ksm = KernelSpecManager()
+    ksm = spec_manager()
     found = {}
     for name in ksm.find_kernel_specs():
         try:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kij.errors import UserError
-from kij.kernel import Kernel, check_kernel_names, started, timed
+from kij.kernel import Kernel, check_kernel_names, kernelspec, kernelspec_language, started, timed
 
 # Asked alongside the cell as user_expressions: evaluated inside the kernel, no cell of
 # their own.
@@ -120,10 +120,8 @@ def decoy_python() -> Iterator[Decoy]:
 
 def check_python_kernel(name: str) -> None:
     """sys.executable is a Python question: refuse a kernel of another language."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
     check_kernel_names([name])
-    language = KernelSpecManager().get_kernel_spec(name).language
+    language = kernelspec_language(name) or "unnamed-language"
     if language.lower() != "python":
         raise UserError(f"`which` asks a kernel for sys.executable, so it needs a Python kernel; "
                         f"{name!r} is a {language} kernel")
@@ -144,9 +142,7 @@ def run(kernel_name: str = "python3", timeout: float = 30.0) -> WhichResult:
     """Two kernels of one kind: one with kij's environment, one with the decoy first on
     PATH (inside kij tour, the tour's decoy: its kernels were launched up front with it)."""
     check_python_kernel(kernel_name)
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    spec = kernelspec(kernel_name)
     result = WhichResult(kernel=kernel_name, spec_argv=list(spec.argv), spec_dir=spec.resource_dir,
                          kij_which_python3=shutil.which("python3"))
     own_decoy = _decoy.get() is None

@@ -145,6 +145,7 @@ class Kernel:
         self.iopub = self.bind(connection, "iopub", zmq.XPUB)
         self.iopub.sndhwm = 0  # no high-water mark: a PUB socket at its mark drops messages silently
         self.subscribed = False  # has a subscription reached iopub yet?
+        self.first_request = True  # the first shell request waits for a subscriber; later ones do not
         self.hb = self.bind(connection, "hb", zmq.REP)
         self.iopub_lock = threading.Lock()  # zmq sockets are not thread-safe; three threads publish
         self.stopped = threading.Event()  # set once shutdown begins: the helper threads end
@@ -265,8 +266,9 @@ class Kernel:
         try:
             while True:
                 frames = self.shell.recv_multipart()
-                if not self.subscribed:
+                if self.first_request:
                     self.await_first_subscriber()
+                    self.first_request = False
                 self.dispatch(self.shell, frames, "shell", SHELL_REQUESTS)
                 if self.queued_behind_error:
                     self.abort_queued_executes()
