@@ -105,3 +105,28 @@ def test_no_spinner_thread_where_no_spinner_can_be_seen():
         print(json.dumps([before, during]))
     """)
     assert got[0] == got[1]
+
+
+def test_kij_export_reads_notebooks_without_the_iri_grammar_and_still_refuses_bad_ones(tmp_path):
+    """jsonschema's optional rfc3987_syntax builds a Lark grammar on import (3 s of CPU);
+    kij's process marks it missing. nbformat still validates: a bad notebook is refused."""
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
+    good.write_text(json.dumps(doc))
+    bad.write_text(json.dumps({**doc, "cells": [{"cell_type": "code", "source": 1}]}))
+    got = fresh(f"""
+        import json, sys
+        from kij import cli
+        cli.skip_unused_imports()
+        from kij.errors import UserError
+        from kij.lessons.export import read_notebook
+        read_notebook({str(good)!r})
+        try:
+            read_notebook({str(bad)!r})
+            refused = False
+        except UserError:
+            refused = True
+        print(json.dumps({{"grammar": sys.modules.get("rfc3987_syntax") is not None,
+                          "jsonschema": "jsonschema" in sys.modules, "refused": refused}}))
+    """)
+    assert got == {"grammar": False, "jsonschema": True, "refused": True}
