@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,20 @@ JUPYTER = Path(sys.executable).parent / "jupyter"
 
 
 def console(kij, kernel: str, cells: str) -> subprocess.CompletedProcess:
-    """`jupyter console --simple-prompt --kernel KERNEL`, cells on stdin, then EOF (which ends it)."""
-    done = subprocess.run([str(JUPYTER), "console", "--simple-prompt", "--kernel", kernel],
-                          input=cells, env=kij.env, text=True, capture_output=True, timeout=90)
+    """`jupyter console --simple-prompt --kernel KERNEL`, cells on stdin, then EOF (which ends it).
+    If it hangs, console is killed before the test fails; the kernel it started (in a
+    session of its own) then ends by itself, as both kernels do when their parent dies."""
+    proc = subprocess.Popen([str(JUPYTER), "console", "--simple-prompt", "--kernel", kernel], env=kij.env,
+                            text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(cells, timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"jupyter console --kernel {kernel} did not end within 90 s; it printed: {out[-500:]!r}")
     kij.assert_clean()  # the kernel it started is gone and so is its connection file
-    return done
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_jupyter_console_is_installed():
