@@ -7,6 +7,7 @@ Each check runs in a fresh interpreter, so `sys.modules` tells what was imported
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -130,3 +131,16 @@ def test_kij_export_reads_notebooks_without_the_iri_grammar_and_still_refuses_ba
                           "jsonschema": "jsonschema" in sys.modules, "refused": refused}}))
     """)
     assert got == {"grammar": False, "jsonschema": True, "refused": True}
+
+
+def test_a_kij_command_writes_the_bytecode_of_what_it_imports(tmp_path):
+    """Where PYTHONDONTWRITEBYTECODE is set, every kij command compiled typer, rich and
+    kij from source (0.5 s of CPU); kij's process writes their .pyc files (here into a
+    private PYTHONPYCACHEPREFIX, so the test sees only this run's)."""
+    prefix = tmp_path / "pycache"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(prefix)}
+    run = subprocess.run([sys.executable, "-m", "kij", "view", str(tmp_path / "missing.jsonl")], env=env,
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert run.returncode == 2, run.stderr  # bad input: the app and its imports loaded, nothing booted
+    written = {p.parent.name for p in prefix.rglob("*.pyc")}
+    assert {"typer", "rich", "kij"} <= written, sorted(written)
