@@ -35,7 +35,7 @@ MARK = "KIJ_TEST_MARK"
 # never shared across processes: each module-scoped kernel lives in the one worker
 # that runs its module (`--dist loadfile`).
 
-_PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR",)
+_PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR", "PYTHONDONTWRITEBYTECODE")
 
 # How many test processes `uv run pytest` starts when not told (-n N): measured on the
 # project's 2-core machine, where kernel tests mostly wait on I/O (docs/development.md).
@@ -89,6 +89,12 @@ def pytest_configure(config) -> None:
     config._kij_private = (private, {name: os.environ.get(name) for name in _PRIVATE_ENV}, shutil.rmtree)
     os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(private, "runtime")
     os.mkdir(os.environ["JUPYTER_RUNTIME_DIR"])
+    # Where the machine sets PYTHONDONTWRITEBYTECODE, every JupyterLab, nbconvert and
+    # jupyter console the tests start would compile its packages from source, each time.
+    # The tests let Python write bytecode, as kij does for what it starts; the test of
+    # kij under that variable sets it itself (test_cost).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
 
 
 def pytest_unconfigure(config) -> None:

@@ -575,8 +575,8 @@ def _log_tail(log: str, lines: int = 3) -> str:
 
 
 def kernel_env(env: dict | None = None) -> dict:
-    """The environment a kernel kij starts gets: the one asked for (else kij's own),
-    without PYTHONDONTWRITEBYTECODE. Where a machine sets it, nothing ever writes a
+    """The environment a kernel (or a server) kij starts gets: the one asked for (else
+    kij's own), without PYTHONDONTWRITEBYTECODE. Where a machine sets it, nothing ever writes a
     .pyc, and every kernel would compile IPython, ipykernel and jupyter_client from
     source on every boot (python3: 3.2 s of CPU before its first kernel_info_reply,
     0.7 s with bytecode — benchmarks/bench_boot.py). This way the first kernel writes

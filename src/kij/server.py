@@ -314,12 +314,14 @@ def _command(port: int, root: Path) -> list[str]:
 def _launch(home: Path) -> Server:
     """Spawn jupyter_server with private directories; its own session, so a Ctrl-C at the
     terminal reaches kij, which then shuts the server down in order."""
+    from kij.kernel import kernel_env
+
     for name in ("runtime", "data", "config", "root"):
         (home / name).mkdir()
     token, port = secrets.token_hex(24), free_port()
     log = home / "server.log"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_TOKEN": token, "KIJ_TAP_TRACE": ""}
+    env = kernel_env({**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
+                      "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_TOKEN": token, "KIJ_TAP_TRACE": ""})
     env.pop("KIJ_TAP_TRACE")  # the tap writes only into the private runtime dir
     with open(log, "wb") as out:
         process = subprocess.Popen(_command(port, home / "root"), env=env, cwd=home / "root",
