@@ -144,3 +144,24 @@ def test_a_kij_command_writes_the_bytecode_of_what_it_imports(tmp_path):
     assert run.returncode == 2, run.stderr  # bad input: the app and its imports loaded, nothing booted
     written = {p.parent.name for p in prefix.rglob("*.pyc")}
     assert {"typer", "rich", "kij"} <= written, sorted(written)
+
+
+def test_a_json_run_off_a_terminal_never_imports_rich():
+    """--json with stderr not a terminal: no spinner to draw and no view to draw, so rich
+    (30-45 ms of imports) stays out; drawn, the same result imports its view."""
+    got = fresh("""
+        import contextlib, io, json, sys
+        from kij import app, cli
+        from kij.lessons.state import StateResult
+        with cli.spinner("booting …"):
+            pass
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            app.show(StateResult("python3", "kernel-x.json"), True, "state")
+        as_json = "rich" in sys.modules or "kij.views.state" in sys.modules
+        with contextlib.redirect_stdout(io.StringIO()):
+            app.show(StateResult("python3", "kernel-x.json"), False, "state")
+        print(json.dumps({"json_imported_rich": as_json, "drawn_imported_view": "kij.views.state" in sys.modules,
+                          "json_printed": bool(out.getvalue().strip())}))
+    """)
+    assert got == {"json_imported_rich": False, "drawn_imported_view": True, "json_printed": True}

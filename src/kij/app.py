@@ -13,6 +13,7 @@ formatter: the rich one imports rich.markdown and costs a second per `--help`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import shutil
 import sys
 from pathlib import Path
@@ -55,11 +56,14 @@ Timeout = Annotated[float, typer.Option(
 
 
 def show(result, as_json: bool, view, render=None) -> None:
-    """Print a lesson's result: JSON for programs, its view (a kij.views module, or
-    one of its render functions) for people."""
+    """Print a lesson's result: JSON for programs, its view for people — a kij.views
+    module, or its name (imported only now: a --json run never imports rich's tables),
+    or one of its render functions."""
     if as_json:
         print_json(result)
     else:
+        if isinstance(view, str):
+            view = importlib.import_module(f"kij.views.{view}")
         echo((render or view.render)(result))
 
 
@@ -74,7 +78,7 @@ def repl_diff(
 ) -> None:
     """Same snippet, four interpreters: python3 as a script, the python3 REPL, terminal IPython, the kernel."""
     from kij.lessons import repl_diff as lesson
-    from kij.views import repl_diff as view
+    view = "repl_diff"  # imported by show only when drawn
 
     show(lesson.run(lesson.snippet_from(code, file), timeout=timeout), json, view)
 
@@ -83,7 +87,7 @@ def repl_diff(
 def state(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
     """State lives in the kernel, not in the cells: two clients, one kernel, a restart."""
     from kij.lessons import state as lesson
-    from kij.views import state as view
+    view = "state"  # imported by show only when drawn
 
     show(lesson.run(timeout=timeout), json, view)
 
@@ -144,7 +148,7 @@ def shown_if_it_fails(as_json: bool, view):
 def magics(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
     """Magics are just registered functions: %clap and %%shout in-process and in a kernel."""
     from kij.lessons import magics as lesson
-    from kij.views import magics as view
+    view = "magics"  # imported by show only when drawn
 
     show(lesson.run(timeout=timeout), json, view)
 
@@ -160,7 +164,7 @@ def swap(
     """The kernel is swappable: one client function drives Python and Bash alike."""
     from kij.errors import KernelFault
     from kij.lessons import swap as lesson
-    from kij.views import swap as view
+    view = "swap"  # imported by show only when drawn
 
     result = lesson.run(kernel, timeout=timeout)
     show(result, json, view)
@@ -173,7 +177,7 @@ def kernels(json: JsonFlag = False, timeout: Timeout = 30.0) -> None:
     """Wrapper vs native: kij-echo, kij-native and bash side by side — who writes the messaging."""
     from kij.errors import KernelFault
     from kij.lessons import kernels as lesson
-    from kij.views import kernels as view
+    view = "kernels"  # imported by show only when drawn
 
     result = lesson.run(timeout=timeout)
     show(result, json, view)
@@ -212,7 +216,7 @@ def comms(
 ) -> None:
     """Comms, and the widgets that ride on them: comm_open/msg/close by hand, an IntSlider played from kij."""
     from kij.lessons import comms as lesson
-    from kij.views import comms as view
+    view = "comms"  # imported by show only when drawn
 
     lesson.check_flags(save=save)
     with shown_if_it_fails(json, view):
@@ -231,7 +235,7 @@ def which(
 ) -> None:
     """Which Python is my kernel? sys.executable vs `!which python3`, and the PATH trap."""
     from kij.lessons import which as lesson
-    from kij.views import which as view
+    view = "which"  # imported by show only when drawn
 
     show(lesson.run(kernel, timeout=timeout), json, view)
 
