@@ -229,3 +229,12 @@ def test_a_heartbeat_stopped_early_stays_stopped(stopped, monkeypatch):
         channel.close()
         assert channel.socket is None
         context.destroy(linger=0)
+
+
+def test_a_process_a_cell_started_in_a_session_of_its_own_goes_with_the_kernel(kij):
+    """ipykernel ends its children when it shuts down, but not one that left its process
+    group (start_new_session, a daemon). kij ends what its kernels started: nothing of
+    the run survives it (KijRunner.run checks, with the run's marker in the environment)."""
+    cell = "import subprocess; subprocess.Popen(['sleep', '300'], start_new_session=True)"
+    run = kij.run("frames", "--json", "--code", cell)
+    assert run.returncode == 0, run.stderr

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable, Iterator
 
+from kij import processes
 from kij.errors import KernelDied, KernelFault, KernelTimeout, Terminated, UserError
 
 BOOT_TIMEOUT = 60.0
@@ -765,6 +766,7 @@ def shutdown(kernels: list[Kernel]) -> None:
     interrupted = isinstance(sys.exc_info()[1], (KeyboardInterrupt, Terminated))
     saying = stop_indicator([k.name for k in owned]) if owned and interrupted else contextlib.nullcontext()
     with signals_deferred(), saying:
+        children = _children(owned)
         _stop_channels([k.client for k in kernels if k.client is not None])
         for k in owned:
             with contextlib.suppress(Exception):
@@ -786,6 +788,17 @@ def shutdown(kernels: list[Kernel]) -> None:
         for k in kernels:
             if k._log_file is not None:
                 k._log_file.close()
+        # What the kernels started go with them: bash_kernel's bash (it ends a moment
+        # after its kernel, once its pty closes), a cell's own subprocesses.
+        processes.reap(children, wait=CHILDREN_WAIT)
+
+
+CHILDREN_WAIT = 2.0  # seconds a kernel's own children get to end after it, before SIGKILL
+
+
+def _children(kernels: list[Kernel]) -> list:
+    """Every process these kernels started (and those started), as it stands now."""
+    return [child for k in kernels for child in processes.tree([k.pid])[1:]]
 
 
 def _stop_channels(clients: list) -> None:
