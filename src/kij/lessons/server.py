@@ -19,6 +19,7 @@ cell and shows the websocket leg only: the ZeroMQ leg is inside that server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -442,9 +443,17 @@ def search(lesson: Lesson, result: ServerResult, doc: Document) -> None:
 
 
 def session_env(lesson: Lesson) -> str | None:
-    """JPY_SESSION_NAME in the real kernel's environment (the server sets it at launch)."""
-    for path in (lesson.server.runtime / "kij-tap").glob("*.jsonl"):
-        pid = (trace.read_head(path).get("kernel") or {}).get("pid")
+    """JPY_SESSION_NAME in the kernel's environment (the server sets it at launch): the
+    real kernel's, named in the tap's trace, else the process the server launched as
+    its kernel (the tap, which passed its environment on to the real kernel)."""
+    import psutil
+
+    heads = [(trace.read_head(path).get("kernel") or {}).get("pid")
+             for path in (lesson.server.runtime / "kij-tap").glob("*.jsonl")]
+    launched = []
+    with contextlib.suppress(psutil.Error, AttributeError):  # AttributeError: a server kij did not start
+        launched = [child.pid for child in psutil.Process(lesson.server.process.pid).children()]
+    for pid in heads + launched:
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except (OSError, TypeError):

@@ -19,9 +19,9 @@ from kij.trace import Act, Capture, Record, key_hint
 from kij.views.parts import (ARROW, ByWidth, blank, fit, heading, line, named, parent_link, short_id, takeaway,
                              plain_table, timeline_head, unnamed)
 
-SOCKETS = [  # channel, kij's socket, the kernel's socket
+SOCKETS = [  # channel, kij's socket, the kernel's socket (iopub's: see kernel_socket)
     ("shell", "DEALER", "ROUTER"),
-    ("iopub", "SUB", "PUB"),
+    ("iopub", "SUB", "PUB/XPUB"),
     ("stdin", "DEALER", "ROUTER"),
     ("control", "DEALER", "ROUTER"),
     ("hb", "REQ", "REP"),
@@ -73,7 +73,7 @@ def _kernel_intro(cap: Capture) -> list:
     for col in ("channel", "kij's socket", "kernel's", "port"):
         table.add_column(col, style="dim" if col != "channel" else None, no_wrap=True)
     for channel, ours, theirs in SOCKETS:
-        table.add_row(channel, ours, theirs, str(k.ports.get(channel, "")))
+        table.add_row(channel, ours, kernel_socket(cap, channel, theirs), str(k.ports.get(channel, "")))
     parts += [blank(), table]
     if k.notice and cap.loaded_from:  # a live run said it on stderr, before it began
         parts += [blank(), Text(f"Before it began, kij said: {k.notice}", style="yellow")]
@@ -81,6 +81,15 @@ def _kernel_intro(cap: Capture) -> list:
         parts.append(Text(f"kij's shell and stdin sockets share the identity {cap.identity!r}: the kernel "
                           "sends input_request to whoever sent the execute_request.", style="dim"))
     return parts
+
+
+def kernel_socket(cap: Capture, channel: str, spec: str) -> str:
+    """The kernel's socket type on a channel. iopub's is a PUB, or an XPUB (a PUB that
+    also hears subscriptions: ipykernel 7's, and kij-native's); the wire shows which
+    only when the kernel greeted a subscriber with iopub_welcome (protocol 5.5)."""
+    if channel == "iopub" and any(r.msg_type == "iopub_welcome" for r in cap.messages):
+        return "XPUB"
+    return spec
 
 
 def message_ids(records: list[Record]) -> dict[str, int]:
