@@ -349,6 +349,7 @@ class Kernel:
         self.boot_ms: float = 0.0
         self.boot_error: str | None = None
         self.launched_at: float = time.monotonic()  # when the process was spawned
+        self._ports_lost_before = 0  # "Address already in use" lines in the log before this launch
         self.env: dict | None = None  # the environment it was launched with, if not kij's own
 
     @property
@@ -388,6 +389,15 @@ class Kernel:
         if not self.is_alive():
             raise KernelDied(f"the {self.name} kernel died {doing}{_log_tail(self.log())}")
 
+    def _check_booting(self) -> None:
+        """check_alive, and for a kernel kij started: a port it could not bind counts as
+        death too. ipykernel prints "Address already in use" and may live on without its
+        sockets, answering nothing; kij then relaunches it on new ports at once instead
+        of waiting out the boot timeout (seen once in a full test run)."""
+        self.check_alive("while starting")
+        if self.owned and self.log().count(PORT_TAKEN) > self._ports_lost_before:  # this launch's, not an earlier one's
+            raise KernelDied(f"the {self.name} kernel could not bind a port{_log_tail(self.log())}")
+
     # -- talking to it --
 
     def wait_ready(self, timeout: float = BOOT_TIMEOUT, resend_unanswered: bool = True) -> dict:
@@ -398,7 +408,7 @@ class Kernel:
         (`until_live` asks again every second; see there for resend_unanswered.)
         """
         exchange = until_live(self.client.kernel_info, self._poll, timeout, "shell",
-                              resend_unanswered, watchdog=lambda: self.check_alive("while starting"))
+                              resend_unanswered, watchdog=self._check_booting)
         if exchange is None:
             raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{_log_tail(self.log())}")
         self.info = exchange.reply.content
@@ -479,6 +489,7 @@ class Kernel:
 
     def relaunch_on_new_ports(self) -> None:
         """Start a kernel that died while booting again, on new ports, with a new client."""
+        self._ports_lost_before = self.log().count(PORT_TAKEN)
         with signals_deferred():
             self.client.stop_channels()
             for port in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
