@@ -808,8 +808,9 @@ CHILDREN_WAIT = 2.0  # seconds a kernel's own children get to end after it, befo
 
 
 def _children(kernels: list[Kernel]) -> list:
-    """Every process these kernels started (and those started), as it stands now."""
-    return [child for k in kernels for child in processes.tree([k.pid])[1:]]
+    """Every process these kernels started (and those started), as it stands now. Only
+    of a kernel still running: a dead one's PID may already belong to someone else."""
+    return [child for k in kernels if k.is_alive() for child in processes.tree([k.pid])[1:]]
 
 
 def _stop_channels(clients: list) -> None:

@@ -5,7 +5,8 @@ is still there.
 
 jupyter_client's KernelManager ends the kernels kij starts itself (kij.kernel); this
 module is for everything else, whose parent kij asked to stop first (a REST
-shutdown, ipyparallel's stop) and now only has to check.
+shutdown, ipyparallel's stop, a kernel's own shutdown for the processes that kernel
+started) and now only has to check.
 """
 
 from __future__ import annotations

@@ -23,13 +23,15 @@ Where a frontend can tell, it behaves like ipykernel:
 - printed output is batched into stream messages every 0.2 s and at the end of
   the cell, partial lines included; iopub has no high-water mark, so a subscriber
   slow to read loses nothing;
-- the first shell request waits (up to SUBSCRIBER_WAIT) until a frontend has
-  subscribed to iopub, so a frontend that asks at once does not lose its busy/idle;
 - a cell ending in ``;`` shows no result; ``name?`` opens the pager; cells get
   ``display()`` and ``clear_output()``;
 - ``exit`` sends the ``ask_exit`` payload (the frontend ends the session) and the
   kernel ends; it also ends when the process that started it (``JPY_PARENT_PID``)
   dies.
+
+One thing ipykernel does not do: the first shell request waits (up to
+SUBSCRIBER_WAIT) until a frontend has subscribed to iopub, so a frontend that asks
+at once does not lose its busy/idle (see await_first_subscriber).
 
 It is not IPython: no magics, no ``!`` shell escapes, plain-text tracebacks, and
 output written below Python (a subprocess, ``os.write(1, ...)``) is not captured.
