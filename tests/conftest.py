@@ -34,8 +34,15 @@ MARK = "KIJ_TEST_MARK"
 # directory of their own still make one (KijRunner, the module fixtures). Kernels are
 # never shared across processes: each module-scoped kernel lives in the one worker
 # that runs its module (`--dist loadfile`).
+#
+# Each process also gets a HOME of its own. The bash kernel starts an interactive bash,
+# which reads the machine's ~/.bashrc; one that runs `pyenv init` takes pyenv's rehash
+# lock on every start, and a bash killed mid-start (the fault tests kill kernels while
+# they boot) can leave that lock behind: every later bash then waits 60 s for it, on
+# the whole machine. A private HOME keeps the tests off the machine's shell start-up
+# files, and the kernels' IPython history and profiles off the user's ~/.ipython.
 
-_PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR", "PYTHONDONTWRITEBYTECODE")
+_PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR", "PYTHONDONTWRITEBYTECODE", "HOME")
 
 # How many test processes `uv run pytest` starts when not told (-n N): measured on the
 # project's 2-core machine, where kernel tests mostly wait on I/O (docs/development.md).
@@ -89,6 +96,8 @@ def pytest_configure(config) -> None:
     config._kij_private = (private, {name: os.environ.get(name) for name in _PRIVATE_ENV}, shutil.rmtree)
     os.environ["JUPYTER_RUNTIME_DIR"] = os.path.join(private, "runtime")
     os.mkdir(os.environ["JUPYTER_RUNTIME_DIR"])
+    os.environ["HOME"] = os.path.join(private, "home")
+    os.mkdir(os.environ["HOME"])
     # Where the machine sets PYTHONDONTWRITEBYTECODE, every JupyterLab, nbconvert and
     # jupyter console the tests start would compile its packages from source, each time.
     # The tests let Python write bytecode, as kij does for what it starts; the test of

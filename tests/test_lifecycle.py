@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import zmq
@@ -49,6 +50,42 @@ def test_a_sigterm_raised_inside_an_asyncio_callback_gets_out(exc_class):
     finally:
         signal.signal(signal.SIGTERM, saved)
         loop.close()
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")])
+def test_a_signal_that_lands_in_a_weakref_callback_is_not_lost(signum, raised):
+    """The garbage collector runs weakref callbacks anywhere; a Ctrl-C raised inside one
+    is only printed by Python ("Exception ignored in …") and lost. kij sends it again,
+    so it is raised in kij's own code."""
+    code = f"""
+        import gc, signal, weakref
+        from kij import kernel
+        from kij.errors import Terminated
+        kernel.raise_on_sigterm()
+
+        class Thing:
+            pass
+
+        def callback(ref):
+            signal.raise_signal({int(signum)})
+            for _ in range(1000):  # the handler runs here, inside the callback
+                pass
+
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        try:
+            del thing
+            gc.collect()
+            for _ in range(100000):
+                pass
+            print("lost")
+        except (KeyboardInterrupt, Terminated) as exc:
+            print("raised", type(exc).__name__)
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.stdout.split() == ["raised", raised], proc.stdout + proc.stderr
+    assert "Exception ignored" not in proc.stderr, proc.stderr
 
 
 def test_sigint_while_booting(kij):

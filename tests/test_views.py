@@ -1,4 +1,5 @@
-"""Every view, drawn from results of real runs at 60, 80 and 120 columns.
+"""Every view, drawn from results of real runs at 60, 80 and 120 columns (the tour's
+whole stdout also at 20).
 
 The results come from real kernels, once per module: one `kij tour` run (its six
 lessons, kernels booted side by side), one `kij check` step run on its solution, a
@@ -74,10 +75,12 @@ def page(stops, kind, view, width: int):
 
 @pytest.fixture(scope="module")
 def stops():
-    """One real tour: every lesson's result, by its type."""
-    result = tour_lesson.run(lambda *args: None, lambda stop: None, timeout=60)
+    """One real tour: every lesson's result, by its type (and the tour's plan)."""
+    plans = []
+    result = tour_lesson.run(lambda *args: None, lambda stop: None, timeout=60, launching=plans.append)
     by_type = {type(stop.result): stop.result for stop in result.stops}
     by_type[tour_lesson.TourResult] = result
+    by_type[tour_lesson.PlannedStop] = plans[0]
     return by_type
 
 
@@ -173,6 +176,17 @@ def test_tour(stops, width):
         assert stop.takeaway.split()[0] in drawn(tour_view.lesson(stop), width)
     plan = tour_lesson.PlannedStop(result.stops[0].command, "", [("python3", None)], lambda: None)
     assert "1/9 · kij repl-diff" in drawn(tour_view.announce(1, 9, plan), width)
+
+
+def test_every_part_of_the_tour_fits_20_columns(stops):
+    """All the tour prints on stdout — what it launches, each heading, each lesson's view,
+    the summary — drawn 20 columns wide, never wider (folded where a word is longer)."""
+    result, plan = stops[tour_lesson.TourResult], stops[tour_lesson.PlannedStop]
+    parts = [tour_view.launching(plan), *(tour_view.announce(n, len(plan), step) for n, step in enumerate(plan, 1)),
+             *(tour_view.lesson(stop) for stop in result.stops), tour_view.summary(result)]
+    assert len(parts) == 2 + 2 * len(result.stops)
+    for part in parts:
+        assert_fits(drawn(part, 20), 20)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -336,27 +336,12 @@ def error_line(message: str) -> None:
                                soft_wrap=True)
 
 
-# jsonschema (under nbformat, which kij export reads notebooks with) imports the
-# optional rfc3987_syntax to check the "iri" formats; that module builds a Lark grammar
-# on import: 3 s of CPU here, 70% of `kij export`'s start-up, for formats nbformat
-# never checks (its schemas have no "format"). Marked missing in kij's own process
-# (jsonschema then skips those two checks, as on a machine without it); kernels,
-# servers and the user's code still get it.
-_SKIPPED_IMPORTS = ("rfc3987_syntax",)
-
-
-def skip_unused_imports() -> None:
-    for name in _SKIPPED_IMPORTS:
-        sys.modules.setdefault(name, None)
-
-
 def main() -> None:
     # Where PYTHONDONTWRITEBYTECODE is set, nothing writes a .pyc, and every kij command
     # compiled typer, rich and kij from source: 0.5 s of CPU before it did anything
     # (0.7-0.9 s against 0.26 s for `kij state` on bad input). kij writes the bytecode of
     # what it imports, as the kernels it starts do (kij.kernel.kernel_env).
     sys.dont_write_bytecode = False
-    skip_unused_imports()
     argv = sys.argv[1:]
     if argv in ([], *([h] for h in HELP)):
         print(quick_help())

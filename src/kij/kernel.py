@@ -325,12 +325,34 @@ def signals_deferred() -> Iterator[None]:
 
 
 def raise_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated`, so cleanup runs as it does for Ctrl-C."""
+    """Make SIGTERM raise `Terminated`, so cleanup runs as it does for Ctrl-C; and never
+    lose either to a callback.
+
+    Python raises KeyboardInterrupt in whatever code runs when the signal lands. If
+    that is a weakref callback or a __del__ (the garbage collector runs them anywhere),
+    Python only prints "Exception ignored in …" with a traceback, and the Ctrl-C is gone.
+    kij's hook for such exceptions sends the signal again, to be raised where kij can
+    act on it. It is sent from a new thread: sent from the hook, it would be raised in
+    the hook. That thread needs the interpreter lock, which this one keeps until the
+    hook has returned.
+    """
 
     def handler(signum, frame):
         raise Terminated()
 
     signal.signal(signal.SIGTERM, handler)
+    default_hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        import _thread
+
+        for kind, signum in ((KeyboardInterrupt, signal.SIGINT), (Terminated, signal.SIGTERM)):
+            if issubclass(info.exc_type, kind):
+                _thread.start_new_thread(os.kill, (os.getpid(), signum))
+                return
+        default_hook(info)
+
+    sys.unraisablehook = unraisable
 
 
 # --- one kernel ---------------------------------------------------------------------

@@ -39,10 +39,11 @@ class Command:
     kernel_flag: bool = False  # takes --kernel NAME
     runs_user_code: bool = False  # takes --code (a cell from the user)
     kernels: int = 1  # how many kernels it starts
-    # runs for long (the tour, ~15 s on two cores): it gets the cases that exercise
-    # something of its own — eight kernels shut down at once, every view drawn — and
-    # not the ones whose path is a single lesson's (Ctrl-C mid-lesson is also in
-    # tests/test_tour.py; a dead kernel surfaces from the lesson, tested per command)
+    # runs for long (the tour, about a minute of both cores): it gets Ctrl-C while its
+    # 13 kernels boot, and not the cases whose path is a single lesson's or every
+    # command's (Ctrl-C mid-tour and again while its 13 kernels shut down are in
+    # tests/test_tour.py; a dead kernel surfaces from the lesson, tested per command;
+    # every part of the tour drawn 20 columns wide is in tests/test_views.py)
     slow: bool = False
     label: str = ""  # how the table names it, when that is not the subcommand
     # asks its kernels one after another, each cell done within a millisecond or two

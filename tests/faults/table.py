@@ -54,9 +54,11 @@ How the moments are caught — observed, never slept for:
 - *kernel SIGKILLed*: at `execute_input`, the process whose command line names the
   connection file gets SIGKILL.
 
-The tour gets the cases that exercise something of its own (eight kernels shut down
-at once, every view drawn at 20 columns on a terminal with NO_COLOR); Ctrl-C in the
-middle of a tour is also in `tests/test_tour.py`. `kij tap` is a kernel, not a
+The tour, about a minute of both cores when whole, gets Ctrl-C while its 13 kernels
+boot; Ctrl-C in the middle of a tour, and a second one while its 13 kernels shut down,
+are in `tests/test_tour.py`, and every part of the tour drawn 20 columns wide in
+`tests/test_views.py`. NO_COLOR on a 20-column
+terminal is `kij frames`, the most colourful view. `kij tap` is a kernel, not a
 command: its rows run `kij frames --kernel kij-tap`, so every signal reaches kij while
 the proxy and the real kernel behind it are booting, running or shutting down.
 
