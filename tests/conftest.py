@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -242,6 +243,17 @@ def kij(tmp_path) -> KijRunner:
 
 def no_traceback(text: str) -> bool:
     return "Traceback" not in text
+
+
+# A traceback through kij's own code. stdout may hold tracebacks on purpose (repl-diff
+# shows the learner's snippet failing in python3 and IPython); those never run in kij.
+KIJ_FRAME = re.compile(r'File "[^"]*[/\\]kij[/\\][^"]*\.py", line \d+')
+
+
+def no_traceback_through_kij(text: str) -> bool:
+    """Where kij's output and a lesson's are mixed (a terminal): no traceback through
+    kij's code, and no exception Python could only print."""
+    return not KIJ_FRAME.search(text) and "Exception ignored" not in text
 
 
 # --- JupyterLab in headless Chromium (shared by the notebook and tap tests) ----------

@@ -179,7 +179,10 @@ def starting(command: str) -> None:
     whatever kij prints next (importing jupyter_client alone takes most of a second)."""
     global _starting_shown
     if sys.stderr.isatty():
-        sys.stderr.write(f"kij {command}: starting …")
+        # never wider than the terminal: a wrapped line would leave its first row behind
+        # when erased (the erase clears only the row the cursor is on)
+        columns = shutil.get_terminal_size().columns
+        sys.stderr.write(f"kij {command}: starting …"[:max(columns - 1, 1)])
         sys.stderr.flush()
         _starting_shown = True
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import zmq
 
-from conftest import wait_until
+from conftest import KIJ_FRAME, wait_until
 from kij.sniffer import address
 
 
@@ -191,9 +191,6 @@ def kernel_pid(connection_file: Path) -> int:
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
 ESCAPE = re.compile(r"\x1b")
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-# A traceback through kij's own code. stdout may hold tracebacks on purpose (repl-diff
-# shows the learner's snippet failing in python3 and IPython); those never run in kij.
-KIJ_FRAME = re.compile(r'File "[^"]*[/\\]kij[/\\][^"]*\.py", line \d+')
 
 
 def has_traceback(stdout: str, stderr: str) -> bool:
