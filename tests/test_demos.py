@@ -5,6 +5,7 @@ and (02–06) ends by saying what to look at, in lines that fit 80 columns.
 from pathlib import Path
 
 import pytest
+from conftest import lost_a_port_race
 
 DEMOS = sorted((Path(__file__).parent.parent / "demos").glob("[0-9][0-9]_*.py"))
 
@@ -32,6 +33,8 @@ def test_demo_runs_and_cleans_up(kij, demo):
     source = demo.read_text()
     assert "import kij" not in source and "from kij" not in source
     run = kij.script(demo)  # asserts no process with the marker and no connection file survive
+    if run.returncode != 0 and lost_a_port_race(run.stderr):  # jupyter_client's, not the demo's
+        run = kij.script(demo)
     assert run.returncode == 0, run.stderr
     flowing = " ".join(run.stdout.split())  # the guidance is wrapped to 80 columns
     for fact in SHOWS[demo.name]:

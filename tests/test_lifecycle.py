@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 import zmq
@@ -275,3 +276,24 @@ def test_a_process_a_cell_started_in_a_session_of_its_own_goes_with_the_kernel(k
     cell = "import subprocess; subprocess.Popen(['sleep', '300'], start_new_session=True)"
     run = kij.run("frames", "--json", "--code", cell)
     assert run.returncode == 0, run.stderr
+
+
+def test_what_a_marked_process_forks_is_found_and_stopped_even_once_orphaned():
+    """kij.processes.marked / carrying / stop: what kij starts inherits a mark in its
+    environment, and so does what that forks. A process that forked and exited leaves an
+    orphan no process tree leads to; the mark still finds it, and stop ends it."""
+    from kij import processes
+
+    value = uuid.uuid4().hex
+    forker = "import os, time\nif os.fork() == 0:\n    time.sleep(120)\nelse:\n    print(os.getpid(), flush=True)"
+    with processes.marked("KIJ_TEST_MARK", value):
+        proc = subprocess.Popen([sys.executable, "-c", forker], stdout=subprocess.PIPE, text=True)
+    assert "KIJ_TEST_MARK" not in os.environ  # kij's own environment is as before
+    parent = int(proc.stdout.readline())
+    proc.wait(timeout=30)
+    try:
+        found = processes.carrying("KIJ_TEST_MARK", value)
+        assert len(found) == 1 and found[0].pid != parent  # the orphan, and only it
+    finally:
+        processes.stop(processes.carrying("KIJ_TEST_MARK", value), wait=5)
+    assert processes.carrying("KIJ_TEST_MARK", value) == []

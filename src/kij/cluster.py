@@ -45,6 +45,9 @@ from kij.kernel import POLL_MS, signals_deferred
 from kij.sniffer import Sniffed, sniffed
 
 START_TIMEOUT = 60.0  # seconds for the controller's files, and for every engine to register
+# in the environment of every process of a cluster kij starts (its profile directory as
+# the value): what the controller forks while kij stops it is found by it
+MARK = "KIJ_CLUSTER"
 STOP_WAIT = 10.0  # seconds the processes get to exit after ipyparallel stopped them, before SIGKILL
 
 
@@ -157,7 +160,7 @@ def started(n: int, on_progress: Callable[[str], None] | None = None,
     cluster = None
     relay = None
     try:
-        with signals_deferred():  # a process spawned is a process recorded
+        with signals_deferred(), processes.marked(MARK, profile_dir):  # a process spawned is a process recorded
             ipc = ipp.Cluster(n=n, profile_dir=profile_dir, log_level=40, shutdown_atexit=True,
                               send_engines_connection_env=False)
             say("starting the controller …")
@@ -176,7 +179,7 @@ def started(n: int, on_progress: Callable[[str], None] | None = None,
         cluster.relay_port = relay.port
         _point_engines_at(files["engine"], cluster.engine_info, relay.port)
         with Notifications(cluster) as notes:
-            with signals_deferred():
+            with signals_deferred(), processes.marked(MARK, profile_dir):
                 say(f"starting {n} engines …")
                 ipc.start_engines_sync(n)
                 cluster.launched = [launcher.pid for es in ipc.engines.values()
@@ -190,6 +193,9 @@ def started(n: int, on_progress: Callable[[str], None] | None = None,
             relay.stop()
         with signals_deferred():
             _stop(cluster.ipp if cluster else None, cluster)
+            # and what the tree did not show: a scheduler the controller forked after kij
+            # looked, or a controller stopped before kij knew of it
+            processes.stop(processes.carrying(MARK, profile_dir), wait=STOP_WAIT)
             shutil.rmtree(profile_dir, ignore_errors=True)
 
 

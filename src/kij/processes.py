@@ -6,12 +6,16 @@ is still there.
 jupyter_client's KernelManager ends the kernels kij starts itself (kij.kernel); this
 module is for everything else, whose parent kij asked to stop first (a REST
 shutdown, ipyparallel's stop, a kernel's own shutdown for the processes that kernel
-started) and now only has to check.
+started) and now only has to check. A process tree can still change under kij: a
+controller forks its schedulers while it starts, so kij also marks the environment of
+what it starts (`marked`) and finds every process that inherited the mark (`carrying`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
 import psutil
 
@@ -37,8 +41,46 @@ def reap(procs, wait: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=wait)
 
 
+def stop(procs, wait: float = 10.0) -> None:
+    """SIGTERM each process, then `reap` them."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    reap(procs, wait=wait)
+
+
 def _process(pid: int) -> psutil.Process | None:
     try:
         return psutil.Process(pid)
     except psutil.Error:
         return None
+
+
+@contextlib.contextmanager
+def marked(name: str, value: str):
+    """Every process started inside inherits name=value in its environment (and so do
+    the processes those start, forked or not); kij's own environment is as before after."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+def carrying(name: str, value: str) -> list[psutil.Process]:
+    """The live processes whose environment holds name=value (see `marked`)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError, psutil.Error):
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                proc = psutil.Process(int(entry.name))
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+    return found
