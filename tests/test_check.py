@@ -170,3 +170,15 @@ def test_spinner_on_a_terminal_only(kij):
     assert piped.returncode == 0
     assert piped.stderr == ""  # no spinner frames in a pipe
     assert "checking" not in piped.stdout
+
+
+def test_the_first_check_waits_for_a_slow_start(tmp_path, monkeypatch):
+    """A script slow to start (Python and its imports on a loaded machine) is not a
+    script that does not answer: the heartbeat check, the first, also waits for its
+    start-up (STARTUP_TIMEOUT), however short the wait for each answer after it."""
+    monkeypatch.setattr(check, "TIMEOUT", 0.5)
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\ntime.sleep(2)  # a slow start: the learner's imports\n"
+                    + (BUILD / f"{STEPS[1].slug}.py").read_text())
+    result = run("2", slow)
+    assert result.passed, [(c.name, c.detail) for c in result.checks if not c.passed]

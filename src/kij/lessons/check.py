@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from jupyter_client.session import Session
 from kij import wire
 from kij.client import Client
 from kij.errors import UserError
-from kij.kernel import Exchange, await_reply, poll_channels
+from kij.kernel import POLL_MS, Exchange, await_reply, poll_channels
 
 TIMEOUT = 10.0  # seconds to wait for any one answer from the learner's process
+STARTUP_TIMEOUT = 10.0  # seconds for the first answer, which waits for the script to start too
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,19 @@ def kernel_checks(number: int) -> list[tuple[str, Callable]]:
 
 
 def check_heartbeat(process: ScriptProcess) -> str:
+    """The first check: its wait also covers the script's start-up (Python and its
+    imports, slow on a loaded machine), and ends early if the script exits."""
+    wait = max(TIMEOUT, STARTUP_TIMEOUT)
     with process.context.socket(zmq.REQ) as hb:
         hb.linger = 0
         hb.connect(process.url("hb"))
         hb.send(b"ping")
-        if not hb.poll(TIMEOUT * 1000):
-            raise Failed(f"no echo on the hb port within {TIMEOUT:.0f}s" + exited(process))
+        deadline = time.monotonic() + wait
+        while not hb.poll(POLL_MS):
+            if process.returncode() is not None:
+                raise Failed("no echo on the hb port" + exited(process))
+            if time.monotonic() > deadline:
+                raise Failed(f"no echo on the hb port within {wait:.0f}s")
         echoed = hb.recv()
     if echoed != b"ping":
         raise Failed(f"sent b'ping', got {echoed!r} back")
