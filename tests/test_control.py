@@ -330,6 +330,7 @@ try:
     control.run()
 except BaseException as exc:
     print(type(exc).__name__)
+    print(exc, file=sys.stderr)
     sys.exit(143)
 """
 
@@ -389,6 +390,8 @@ def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
         expect = "KernelDied"
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and out.strip() == expect, err
+    if expect == "KernelDied":  # a kernel's fault says in which part of the lesson it came
+        assert "(in the part: the debugger" in err, err
     kij.assert_clean()
     assert list(tmp.glob("kij-control-*")) == []  # the private kernelspec went too
     assert list(tmp.glob("ipykernel_*")) == []  # and the cell the debugger dumped

@@ -74,9 +74,10 @@ def start(kernel_name: str = "kij-tap", log: Path | None = None, **manager_args)
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-    except Exception:
+    except Exception as exc:
         stop(km, kc)
-        raise
+        said = log.read_text(errors="replace")[-3000:] if log else "(no log kept)"
+        raise AssertionError(f"{exc}; the proxy's log:\n{said}") from exc
     return km, kc
 
 

@@ -806,6 +806,8 @@ def run() -> ControlResult:
                 ready([encrypted])
             curve(rec, result, py.metadata or {}, encrypted)
         except BaseException as exc:
+            if isinstance(exc, KernelFault) and result.parts and len(exc.args) == 1:
+                exc.args = (f"{exc.args[0]} (in the part: {result.parts[-1].title})",)  # say which part
             rec.flush()
             _outcomes(result)
             exc.result, exc.capture = result, result.capture  # app.shown_if_it_fails draws the capture
