@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
+import psutil
 import pytest
 import zmq
 
@@ -297,3 +299,25 @@ def test_what_a_marked_process_forks_is_found_and_stopped_even_once_orphaned():
     finally:
         processes.stop(processes.carrying("KIJ_TEST_MARK", value), wait=5)
     assert processes.carrying("KIJ_TEST_MARK", value) == []
+
+
+def test_a_process_that_ended_but_is_nobodys_to_reap_counts_as_ended():
+    """A kernel's child, orphaned, is reaped by whoever adopts it — here the container's
+    first process, which does not. Its exit leaves a zombie; kij.processes.reap counts
+    that as ended instead of waiting out its whole timeout for it (2 s per bash kernel
+    before). The zombie here is the child of a parent that never reaps it."""
+    from kij import processes
+
+    parent = subprocess.Popen([sys.executable, "-c", "import os, sys, time\npid = os.fork()\nif pid == 0:\n"
+                               "    os._exit(0)\nprint(pid, flush=True)\nsys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        wait_until(lambda: psutil.Process(child).status() == psutil.STATUS_ZOMBIE, timeout=30,
+                   what="the child to exit")
+        started = time.monotonic()
+        processes.reap([child], wait=30)
+        assert time.monotonic() - started < 30  # returned before its deadline: the zombie had ended
+    finally:
+        parent.stdin.close()
+        parent.wait(timeout=30)

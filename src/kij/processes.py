@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -34,11 +35,35 @@ def reap(procs, wait: float = 10.0) -> None:
     """Wait up to `wait` seconds for the processes (psutil.Process objects, or PIDs) to
     end — reaping those that are kij's children — and SIGKILL any still there."""
     procs = [p if isinstance(p, psutil.Process) else _process(p) for p in procs]
-    _, alive = psutil.wait_procs([p for p in procs if p is not None], timeout=wait)
+    alive = _wait_ended([p for p in procs if p is not None], wait)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    psutil.wait_procs(alive, timeout=wait)
+    _wait_ended(alive, wait)
+
+
+def _wait_ended(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has ended; return those still running at the deadline.
+
+    A process that is not kij's child is only reaped by whoever adopted it — init, or a
+    container's first process, which may never do it. Its exit leaves a zombie, which
+    psutil.wait_procs counts as running: kij waited out the whole timeout for a
+    bash_kernel's bash that had long exited (2 s per bash kernel). A zombie has ended."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive:
+        _, alive = psutil.wait_procs(alive, timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+        alive = [p for p in alive if not _ended(p)]
+        if time.monotonic() >= deadline:
+            break
+    return alive
+
+
+def _ended(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone meanwhile
+        return True
 
 
 def stop(procs, wait: float = 10.0) -> None:
