@@ -399,6 +399,10 @@ class Kernel:
         data = os.pread(fd, os.fstat(fd).st_size, 0)
         return data.decode("utf-8", "replace")
 
+    def last_words(self) -> str:
+        """"; its last words: …" — the last meaningful lines of its log, or nothing."""
+        return _log_tail(self.log())
+
     def is_alive(self) -> bool:
         if self.manager is not None:
             return self.manager.is_alive()
@@ -409,7 +413,7 @@ class Kernel:
     def check_alive(self, doing: str) -> None:
         """Raise KernelDied (with the kernel's last log lines) if the process is gone."""
         if not self.is_alive():
-            raise KernelDied(f"the {self.name} kernel died {doing}{_log_tail(self.log())}")
+            raise KernelDied(f"the {self.name} kernel died {doing}{self.last_words()}")
 
     def _check_booting(self) -> None:
         """check_alive, and for a kernel kij started: a port it could not bind counts as
@@ -418,7 +422,7 @@ class Kernel:
         of waiting out the boot timeout (seen once in a full test run)."""
         self.check_alive("while starting")
         if self.owned and self.log().count(PORT_TAKEN) > self._ports_lost_before:  # this launch's, not an earlier one's
-            raise KernelDied(f"the {self.name} kernel could not bind a port{_log_tail(self.log())}")
+            raise KernelDied(f"the {self.name} kernel could not bind a port{self.last_words()}")
 
     # -- talking to it --
 
@@ -432,7 +436,7 @@ class Kernel:
         exchange = until_live(self.client.kernel_info, self._poll, timeout, "shell",
                               resend_unanswered, watchdog=self._check_booting)
         if exchange is None:
-            raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{_log_tail(self.log())}")
+            raise KernelFault(f"the {self.name} kernel did not answer within {timeout:g} s{self.last_words()}")
         self.info = exchange.reply.content
         return self.info
 

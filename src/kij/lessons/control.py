@@ -473,7 +473,8 @@ class Dap:
         self.replies.append(reply)
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
-            raise KernelFault(f"the debugger refused {command}: {reply.content.get('message', '')}".strip())
+            why = reply.content.get("message") or "its reply gave no reason"
+            raise KernelFault(f"the debugger refused {command}: {why}{self.kernel.last_words()}")
         return reply.content.get("body", {}) or {}
 
 
