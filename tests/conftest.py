@@ -47,7 +47,7 @@ _PRIVATE_ENV = ("JUPYTER_RUNTIME_DIR", "PYTHONDONTWRITEBYTECODE", "HOME")
 
 # How many test processes `uv run pytest` starts when not told (-n N): measured on the
 # project's 2-core machine, where kernel tests mostly wait on I/O (docs/development.md).
-WORKERS = 4
+WORKERS = 3
 
 
 @pytest.hookimpl(tryfirst=True)
