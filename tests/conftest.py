@@ -70,7 +70,7 @@ def pytest_cmdline_main(config) -> None:
 
 
 # The modules that take longest, longest first (summed test durations of a full run,
-# 4 workers, 2 cores): sent to the workers before the rest, so the run does not end
+# 2 cores): sent to the workers before the rest, so the run does not end
 # waiting on one long module that started last. pytest-xdist would otherwise order
 # modules by their number of tests, and a few slow browser tests would go out last.
 LONGEST_FIRST = ["faults/test_faults.py", "test_export.py", "test_tap.py", "test_notebook.py", "test_server.py",

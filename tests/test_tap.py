@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from jupyter_client.session import Session
 from rich.console import Console
 
 import test_conformance  # TestPython3Control's samples, reused through the tap
-from conftest import (MARK, KijRunner, Lab, chromium_path, interrupt, no_traceback, processes_with, raw_dealers,
-                      reply_and_iopub, wait_until)
+from conftest import (MARK, KijRunner, Lab, chromium_path, interrupt, lost_a_port_race, no_traceback, processes_with,
+                      raw_dealers, reply_and_iopub, wait_until)
 from kij import trace
 from kij.tap import Recorder, TraceWriter
 from kij.views.frames import message_frames
@@ -68,17 +69,25 @@ class Sandbox:
 
 
 def start(kernel_name: str = "kij-tap", log: Path | None = None, **manager_args):
-    km = KernelManager(kernel_name=kernel_name, **manager_args)
-    km.start_kernel(stderr=open(log, "w") if log else subprocess.DEVNULL)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-    except Exception as exc:
-        stop(km, kc)
-        said = log.read_text(errors="replace")[-3000:] if log else "(no log kept)"
-        raise AssertionError(f"{exc}; the proxy's log:\n{said}") from exc
-    return km, kc
+    """A tap kernel started by plain jupyter_client, as a frontend starts it. Its log is
+    kept (in `log`, else a temporary file) and quoted if it never answers; a launch
+    whose ports were taken first (jupyter_client's race, see conftest) runs once more."""
+    for attempt in (1, 2):
+        with tempfile.NamedTemporaryFile("w+", suffix=".log") as own:
+            path = log or Path(own.name)
+            km = KernelManager(kernel_name=kernel_name, **manager_args)
+            km.start_kernel(stderr=open(path, "w"))  # open: a restart launches with it again
+            kc = km.client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=60)
+                return km, kc
+            except Exception as exc:
+                stop(km, kc)
+                said = path.read_text(errors="replace")
+                if attempt == 1 and lost_a_port_race(said):
+                    continue
+                raise AssertionError(f"{exc}; the proxy's log:\n{said[-3000:]}") from exc
 
 
 def stop(km, kc) -> None:
