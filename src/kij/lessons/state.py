@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kij.errors import KernelFault
 from kij.kernel import Cell, Kernel, attached, started, timed
 
 CELL_1 = "secret = 6 * 7"
@@ -81,8 +82,12 @@ def run(kernel_name: str = "python3", timeout: float = 30.0) -> StateResult:
         steps = result.steps
         steps.append(_step("cell 1", "client A", kernel, CELL_1, timeout))
         steps.append(_step("cell 2", "client A", kernel, CELL_2, timeout))
-        with attached(kernel.connection_file) as second:
-            steps.append(_step("peek", "client B", second, PEEK, timeout))
+        try:
+            with attached(kernel.connection_file) as second:
+                steps.append(_step("peek", "client B", second, PEEK, timeout))
+        except KernelFault:
+            kernel.check_alive("while client B attached")  # our kernel's death is the news, if it died
+            raise
         result.pid_before_restart = steps[0].kernel_pid
         kernel.restart()
         steps.append(_step("cell 2 again", "client A", kernel, CELL_2, timeout))
