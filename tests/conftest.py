@@ -246,14 +246,20 @@ def no_traceback(text: str) -> bool:
 
 
 def lost_a_port_race(output: str) -> bool:
-    """A plain jupyter_client launch (a demo, `jupyter run`) whose kernel died before it
-    answered kernel_info. jupyter_client picks a free port, closes it and hands it to the
-    kernel, which binds it only once its imports are done; under a parallel suite another
-    process's socket can take it meanwhile ("Address already in use"). kij relaunches
-    its own kernels on new ports (kij.kernel); these launches are not kij's, so a test of
-    one runs it once more when this is what its output shows."""
+    """A plain jupyter_client launch (a demo, `jupyter run`, a tap kernel a test starts)
+    whose kernel lost its ports. jupyter_client picks a free port, closes it and hands it
+    to the kernel, which binds it only once its imports are done; under a parallel suite
+    another process's socket can take it meanwhile. kij relaunches its own kernels on new
+    ports (kij.kernel); these launches are not kij's, so a test of one runs it once more
+    when its output says "Address already in use" — or, where the kernel's own output is
+    not kept (the demos), that the kernel died before answering kernel_info, the loss's
+    likeliest cause there and one a second run would show again if it were the demo's."""
     return "Address already in use" in output or "Kernel died before replying to kernel_info" in output
 
+
+# What a terminal is told besides text: CSI sequences (colours, cursor moves) and OSC
+# ones (hyperlinks). Stripped, what remains is what the screen shows.
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 # A traceback through kij's own code. stdout may hold tracebacks on purpose (repl-diff
 # shows the learner's snippet failing in python3 and IPython); those never run in kij.

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import no_traceback, no_traceback_through_kij, wait_until
+from conftest import ANSI, no_traceback, no_traceback_through_kij, wait_until
 
 from kij.lessons import comms, control, frames, magics, repl_diff, server, state, swap, which
 
@@ -18,9 +18,6 @@ LESSONS = ["repl-diff", "state", "frames", "magics", "swap", "kernels", "control
 KERNELS_TAKEAWAY = "leaves the sockets, signing, busy/idle and the rest to ipykernel"
 TAKEAWAYS = [repl_diff.TAKEAWAY, state.TAKEAWAY, frames.TAKEAWAY, magics.TAKEAWAY, swap.TAKEAWAY, KERNELS_TAKEAWAY,
              control.TAKEAWAY, comms.TAKEAWAY, which.TAKEAWAY, server.TAKEAWAY]
-# what a terminal is told besides text: CSI sequences (colours, cursor moves) and OSC
-# ones (hyperlinks)
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 PROMPT = re.compile(r"-- more \(\d+/\d+ lines\): press Enter --|press Enter for kij \S+ …")
 
 

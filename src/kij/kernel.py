@@ -332,9 +332,10 @@ def raise_on_sigterm() -> None:
     that is a weakref callback or a __del__ (the garbage collector runs them anywhere),
     Python only prints "Exception ignored in …" with a traceback, and the Ctrl-C is gone.
     kij's hook for such exceptions sends the signal again, to be raised where kij can
-    act on it. It is sent from a new thread: sent from the hook, it would be raised in
-    the hook. That thread needs the interpreter lock, which this one keeps until the
-    hook has returned.
+    act on it. It is sent from a new thread: sent from the hook itself, it would be
+    raised in the hook. The new thread must take the interpreter lock before it can
+    send, and the hook returns a few bytecodes later, so the signal lands after it; if
+    it still lands in a callback, the hook sends it again the same way.
     """
 
     def handler(signum, frame):

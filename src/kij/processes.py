@@ -6,9 +6,10 @@ is still there.
 jupyter_client's KernelManager ends the kernels kij starts itself (kij.kernel); this
 module is for everything else, whose parent kij asked to stop first (a REST
 shutdown, ipyparallel's stop, a kernel's own shutdown for the processes that kernel
-started) and now only has to check. A process tree can still change under kij: a
-controller forks its schedulers while it starts, so kij also marks the environment of
-what it starts (`marked`) and finds every process that inherited the mark (`carrying`).
+started) and now only has to check (`reap`; a zombie counts as ended). A process tree
+can still change under kij: a controller forks its schedulers while it starts, so kij
+also marks the environment of what it starts (`marked`), finds every process that
+inherited the mark (`carrying`), and ends those with SIGTERM first (`stop`).
 """
 
 from __future__ import annotations

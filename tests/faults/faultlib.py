@@ -190,7 +190,6 @@ def kernel_pid(connection_file: Path) -> int:
 # An SGR sequence that sets a colour (foreground, background, 256/truecolor).
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
 ESCAPE = re.compile(r"\x1b")
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 def has_traceback(stdout: str, stderr: str) -> bool:

@@ -23,6 +23,7 @@ import tempfile
 import pytest
 
 import faultlib
+from conftest import ANSI
 from faultlib import BY_NAME, COMMANDS, WITH_KERNEL_FLAG, Iopub, check, judge
 
 
@@ -281,7 +282,7 @@ def test_no_color_narrow_terminal(kij):
                 stdout=shown), None, shown)
     assert "\x1b[1m" in shown, "rich did not style at all: not a terminal?"
     assert faultlib.COLOUR.findall(shown) == []
-    plain = faultlib.ANSI.sub("", shown)
+    plain = ANSI.sub("", shown)
     assert "<IDS|MSG>" in plain
     wide = [line for line in re.split(r"[\r\n]+", plain) if faultlib.cells(line) > 20]
     assert wide == [], wide
