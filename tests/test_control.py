@@ -338,9 +338,10 @@ except BaseException as exc:
 KERNELS = 3 if __import__("zmq").has("curve") else 2  # the third runs under CurveZMQ
 
 
-def stopped_at_breakpoint(connection_files: list[Path]) -> Path | None:
+def stopped_at_breakpoint(connection_files: list[Path], lesson: subprocess.Popen) -> Path | None:
     """Listen on every kernel's iopub with a socket of the test's own until one says
-    debug_event "stopped"; return that kernel's connection file."""
+    debug_event "stopped"; return that kernel's connection file, or None once the
+    lesson has ended or its kernels have been quiet for two minutes."""
     import zmq
 
     ctx = zmq.Context.instance()
@@ -354,7 +355,10 @@ def stopped_at_breakpoint(connection_files: list[Path]) -> Path | None:
         poller.register(sub, zmq.POLLIN)
         socks[sub] = path
     try:
-        while ready := dict(poller.poll(120_000)):
+        quiet = 0
+        while quiet < 120 and lesson.poll() is None:
+            ready = dict(poller.poll(1000))
+            quiet = 0 if ready else quiet + 1
             for sub in ready:
                 frames = b"".join(sub.recv_multipart())
                 if b"debug_event" in frames and b'"stopped"' in frames:
@@ -379,8 +383,11 @@ def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
         return files if len(files) == KERNELS else []
 
     files = wait_until(written, timeout=90, what="every kernel's connection file")
-    stopped = stopped_at_breakpoint(files)
-    assert stopped is not None
+    stopped = stopped_at_breakpoint(files, proc)
+    if stopped is None:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"no kernel said it stopped at the breakpoint; the lesson printed:\n{out}\n{err}")
     if blow == "SIGTERM to kij":
         proc.send_signal(signal.SIGTERM)
         expect = "Terminated"
