@@ -191,6 +191,7 @@ def test_a_kernel_that_dies_mid_export_is_exit_1_and_nothing_is_left(kij, tmp_pa
     run = kij.run("export", str(nb), "-o", str(tmp_path / "d.html"), timeout=180)
     assert run.returncode == 1
     assert "DeadKernelError" in run.stderr and no_traceback(run.stderr)
+    assert "its last words:" in run.stderr and "died (exit code -9)" in run.stderr  # the tap's log says how
     assert not (tmp_path / "d.html").exists() and list(tmp.iterdir()) == []
 
 

@@ -402,7 +402,7 @@ class Kernel:
 
     def last_words(self) -> str:
         """"; its last words: …" — the last meaningful lines of its log, or nothing."""
-        return _log_tail(self.log())
+        return log_tail(self.log())
 
     def is_alive(self) -> bool:
         if self.manager is not None:
@@ -602,7 +602,7 @@ def _gather(cell: Cell, got: Received) -> None:
 _NOISE = ("running over TCP without encryption",)
 
 
-def _log_tail(log: str, lines: int = 3) -> str:
+def log_tail(log: str, lines: int = 3) -> str:
     """The kernel's last few meaningful log lines, to quote when it fails."""
     useful = [line for line in log.strip().splitlines()
               if line.strip() and not any(n in line for n in _NOISE)]

@@ -341,7 +341,7 @@ def execute(nb, resources: dict, kernel: str, private: Path, timeout: float) -> 
         except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
             stage.stopped_by = exc.__class__.__name__  # RuntimeError: "Kernel didn't respond in 60 seconds", …
             stage.error = _plain(str(exc)) if isinstance(exc, CellExecutionError) else None
-            failure = _failure(exc, kernel, timeout)
+            failure = _failure(exc, kernel, timeout, log_path)
         finally:
             _settle_tasks()
             _stop_leftover(ep)
@@ -354,9 +354,13 @@ def execute(nb, resources: dict, kernel: str, private: Path, timeout: float) -> 
     return stage
 
 
-def _failure(exc: Exception, kernel: str, timeout: float) -> KijError:
-    """nbclient's exception as kij's: the one line the CLI prints, and the exit code (1)."""
+def _failure(exc: Exception, kernel: str, timeout: float, log_path: Path) -> KijError:
+    """nbclient's exception as kij's: the one line the CLI prints, and the exit code (1).
+    When the kernel never answered or died, the line ends with the kernel's log (the
+    tap's and the real kernel's output): the only witness of why."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from kij.kernel import log_tail
 
     if isinstance(exc, CellExecutionError):
         return CellFailed(f"a cell raised {exc.ename}: {_first_line(exc.evalue)} — nbconvert stops "
@@ -366,8 +370,9 @@ def _failure(exc: Exception, kernel: str, timeout: float) -> KijError:
                              "(CellTimeoutError) and shut its kernel down")
     if isinstance(exc, DeadKernelError):
         return KernelDied(f"the {kernel} kernel died while nbconvert executed the notebook; nbconvert "
-                          "stopped (DeadKernelError)")
-    return KernelFault(f"nbconvert could not run the notebook: {_first_line(str(exc))}")
+                          f"stopped (DeadKernelError){log_tail(log_path.read_text(errors='replace'))}")
+    return KernelFault(f"nbconvert could not run the notebook: {_first_line(str(exc))}"
+                       f"{log_tail(log_path.read_text(errors='replace'))}")
 
 
 def _settle_tasks() -> None:
