@@ -404,6 +404,27 @@ def test_at_the_breakpoint_a_fault_leaves_nothing_behind(kij, tmp_path, blow):
     assert list(tmp.glob("ipykernel_*")) == []  # and the cell the debugger dumped
 
 
+def test_a_refused_initialize_is_asked_once_more_then_said_plainly():
+    """A real refusal: the kernel's debugpy port is set to one this test holds."""
+    import socket
+
+    from kij.kernel import started
+    from kij.sniffer import Sniffer
+
+    with socket.socket() as hold, started(["python3"]) as (kernel,):
+        hold.bind(("127.0.0.1", 0))
+        hold.listen()
+        port = hold.getsockname()[1]
+        kernel.execute(f"get_ipython().kernel.debugger.debugpy_client.debugpy_port = '{port}'")
+        kernel.client.iopub_channel.stop()
+        with Sniffer(kernel.connection_info) as sn:
+            d = lesson.Debugger()
+            with pytest.raises(lesson.Refused, match=r"refused initialize: its reply gave no reason.*"
+                                                    r"\(2 times; ipykernel refuses initialize"):
+                lesson._initialize(lesson.Dap(sn, kernel, d), d)
+    assert d.initialize_refused == 2 and d.commands == {"initialize": False}
+
+
 def test_save_must_be_writable_before_anything_boots(tmp_path):
     from kij.errors import UserError
 

@@ -117,6 +117,7 @@ class Debugger:
     answered_while_blocked: bool = False  # control answered before the cell's execute_reply
     result: str | None = None
     ended: bool = False  # disconnect answered: no debug session left in the kernel
+    initialize_refused: int = 0  # times initialize was refused before it was accepted (see Refused)
 
 
 @dataclass
@@ -455,6 +456,17 @@ def subshells(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult,
 # --- part 4: the debugger -----------------------------------------------------------
 
 
+class Refused(KernelFault):
+    """The kernel's debug_reply said success: false."""
+
+
+# ipykernel answers initialize with success: false and no message when its own
+# `debugpy.listen` failed — for one, when another process holds the port the kernel
+# picked for debugpy (checked: hold that port, initialize is refused; free it, and the
+# next initialize is accepted). kij asks once more before it gives up.
+INITIALIZE_ATTEMPTS = 2
+
+
 class Dap:
     """debug_request on control carrying Debug Adapter Protocol requests, numbered."""
 
@@ -474,7 +486,7 @@ class Dap:
         self.facts.commands[command] = bool(reply.content.get("success"))
         if not reply.content.get("success"):
             why = reply.content.get("message") or "its reply gave no reason"
-            raise KernelFault(f"the debugger refused {command}: {why}{self.kernel.last_words()}")
+            raise Refused(f"the debugger refused {command}: {why}{self.kernel.last_words()}")
         return reply.content.get("body", {}) or {}
 
 
@@ -488,9 +500,7 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
     stopped_thread = None
     try:
         attached = True  # from initialize on, debugpy may be running in the kernel: disconnect it
-        dap("initialize", {"clientID": "kij", "clientName": "kij", "adapterID": "python", "pathFormat": "path",
-                           "linesStartAt1": True, "columnsStartAt1": True, "supportsVariableType": True,
-                           "supportsVariablePaging": True, "supportsRunInTerminalRequest": True, "locale": "en"})
+        _initialize(dap, d)
         dap("attach", {})
         dap("debugInfo")
         d.source_path = dap("dumpCell", {"code": DEBUG_CELL}).get("sourcePath")
@@ -526,6 +536,23 @@ def debugger(sn: Sniffer, kernel: Kernel, rec: Recorder, result: ControlResult) 
     _debugger_says(part, d)
 
 
+def _initialize(dap: Dap, d: Debugger) -> None:
+    """DAP initialize, asked again once if refused (see INITIALIZE_ATTEMPTS)."""
+    arguments = {"clientID": "kij", "clientName": "kij", "adapterID": "python", "pathFormat": "path",
+                 "linesStartAt1": True, "columnsStartAt1": True, "supportsVariableType": True,
+                 "supportsVariablePaging": True, "supportsRunInTerminalRequest": True, "locale": "en"}
+    for attempt in range(INITIALIZE_ATTEMPTS):
+        try:
+            dap("initialize", arguments)
+            return
+        except Refused as exc:
+            d.initialize_refused += 1
+            if attempt + 1 == INITIALIZE_ATTEMPTS:
+                exc.args = (f"{exc.args[0]} ({d.initialize_refused} times; ipykernel refuses initialize without "
+                            "a reason when debugpy cannot listen, e.g. on a port another process holds)",)
+                raise
+
+
 def _end_session(dap: Dap, attached: bool, stopped_thread, timeout: float) -> None:
     """On every path: let a stopped cell go on, then disconnect the debug session.
     After a failure each gets a short wait (END_WAIT): the kernel is shut down next anyway."""
@@ -541,6 +568,9 @@ def _end_session(dap: Dap, attached: bool, stopped_thread, timeout: float) -> No
 def _debugger_says(part: Part, d: Debugger) -> None:
     done = ", ".join(f"{c}{'' if ok else ' ✗'}" for c, ok in d.commands.items() if c != "disconnect")
     part.says.append(f"Each DAP command went as a debug_request on control and got a debug_reply: {done}.")
+    if d.initialize_refused:
+        part.says.append("The first initialize was refused, with no reason given (ipykernel does that when "
+                         "debugpy cannot listen on the port it picked); kij asked again and it was accepted.")
     part.says.append(f"dumpCell wrote the cell to {d.source_path}; setBreakpoints put a breakpoint on its "
                      f"line {BREAK_LINE}; the cell was then sent on shell as usual.")
     if d.stopped_reason:
