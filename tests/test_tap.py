@@ -600,6 +600,77 @@ def test_the_recorder_writes_every_copy_in_order_past_its_backlog_limit(tmp_path
     assert times == sorted(times)
 
 
+def recorder_on_a_pull(tmp_path, hold_s: float):
+    """A Recorder reading a real PULL socket, and the PUSH that plays the devices."""
+    import zmq
+
+    path = tmp_path / "t.jsonl"
+    writer = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 0.0}})
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind("inproc://recorder-order-test")
+    push = context.socket(zmq.PUSH)
+    push.connect("inproc://recorder-order-test")
+    recorder = Recorder([writer], b"secret-key", "hmac-sha256", pull, hold_s=hold_s)
+    recorder.start()
+
+    def end() -> list[trace.Record]:
+        push.close(linger=0)
+        context.term()
+        recorder.join(timeout=30)
+        return trace.load(path).messages
+
+    return recorder, push, end
+
+
+def signed(session, msg_type: str, parent: dict | None = None) -> tuple[dict, list[bytes]]:
+    msg = session.msg(msg_type, {"execution_state": "busy"} if msg_type == "status" else {"code": "1"},
+                      parent=parent)
+    return msg, session.serialize(msg)
+
+
+def test_a_request_whose_copy_comes_after_its_answers_is_written_before_them(tmp_path):
+    """Each device relays first and copies after: a preempted shell thread once handed
+    over an execute_request's copy 8 ms after the kernel's iopub answers (a JupyterLab
+    run on a loaded 2-core machine). The trace still shows the request first, at the
+    time of its first answer, and says its copy was late."""
+    from jupyter_client.session import Session
+
+    session = Session(key=b"secret-key", signature_scheme="hmac-sha256")
+    recorder, push, end = recorder_on_a_pull(tmp_path, hold_s=60)  # nothing is released by time here
+    request, request_frames = signed(session, "execute_request")
+    answers = [signed(session, "status", parent=request) for _ in range(3)]
+    for _, frames in answers:
+        push.send_multipart([b"iopub from_kernel", *frames])
+    push.send_multipart([b"shell to_kernel", b"frontend-id", *request_frames])
+    recorder.wait_quiet()
+    messages = end()
+    assert [m.msg_id for m in messages] == [request["header"]["msg_id"], *(a["header"]["msg_id"] for a, _ in answers)]
+    first, *rest = messages
+    assert first.t_ms == rest[0].t_ms and [m.t_ms for m in messages] == sorted(m.t_ms for m in messages)
+    assert "after the first message it caused" in first.note and first.signature_valid is True
+    assert all(m.note is None for m in rest)
+
+
+def test_a_message_whose_parent_never_comes_is_written_after_the_hold_and_order_is_kept(tmp_path):
+    """A parent the proxy never relayed (a client connected straight to the real
+    kernel's ports, say) cannot hold the trace back for longer than hold_s."""
+    from jupyter_client.session import Session
+
+    session = Session(key=b"secret-key", signature_scheme="hmac-sha256")
+    recorder, push, end = recorder_on_a_pull(tmp_path, hold_s=0.2)
+    elsewhere, _ = signed(session, "execute_request")  # never relayed
+    orphan, orphan_frames = signed(session, "status", parent=elsewhere)
+    push.send_multipart([b"iopub from_kernel", *orphan_frames])
+    push.send_multipart([b"hb to_kernel", b"ping"])
+    path = tmp_path / "t.jsonl"
+    wait_until(lambda: len(path.read_text(encoding="utf-8").splitlines()) == 3,  # the head line and two records
+               timeout=30, what="both records written once the hold has passed")
+    messages = end()
+    assert [m.channel for m in messages] == ["iopub", "hb"]
+    assert messages[0].msg_id == orphan["header"]["msg_id"] and messages[0].note is None
+
+
 # --- lifecycle through the tap -------------------------------------------------------------
 
 

@@ -65,11 +65,17 @@ each copy is *taken* (received, stamped with its time, queued) the moment it
 arrives; decoding, checking signatures (the proxy holds the key) and writing JSON
 wait until the wire has been quiet for a few milliseconds (or a thousand copies
 wait), so they never compete with a reply in flight. t_ms is when the recorder
-took the copy, within a fraction of a millisecond of the relay — except under a
-flood (a cell printing 100,000 lines), when even taking falls behind: then times
-lag, and messages of *different* channels may be taken slightly out of the order
-they were relayed in. Within one channel and direction the order is always the wire's.
-The key itself is never written (key_hint).
+took the copy, usually within a fraction of a millisecond of the relay. Within one
+channel and direction the order is always the wire's. Across channels it is the
+order the copies were taken in, with one repair: each device relays a message
+*first* and copies it to the recorder after, so a device thread the machine
+preempts between the two (a loaded 2-core machine did, for 8 ms) hands over an
+execute_request's copy after the kernel's iopub answers to it. A message whose
+parent has not been recorded yet therefore waits for it (at most HOLD_S); a parent
+that turns up late is written before the first message it caused, with that
+message's t_ms — by then it had certainly been relayed — and a note saying how
+late its copy came. Under a flood (a cell printing 100,000 lines) taking itself
+falls behind, and times lag. The key itself is never written (key_hint).
 
 Lifecycle: SIGINT (the frontend's interrupt, interrupt_mode "signal") is forwarded
 with the KernelManager's interrupt_kernel, honouring the real kernel's own
@@ -129,6 +135,8 @@ QUIET_S = 0.1  # the relays count as done when nothing has moved for this long .
 QUIET_MAX_S = 5.0  # ... or after this, whichever comes first
 WRITE_AFTER_QUIET_S = 0.005  # the recorder writes once the wire has been quiet this long ...
 TAKEN_MAX = 1000  # ... or when this many copies wait
+HOLD_S = 0.25  # a message whose parent is not recorded yet waits at most this long for it
+REMEMBERED = 100_000  # the msg_ids recorded lately: a parent is looked up among them
 LOOPBACK = "127.0.0.1"
 DEFAULT_KERNEL = "python3"
 
@@ -217,11 +225,15 @@ class Recorder(threading.Thread):
     quiet for WRITE_AFTER_QUIET_S (a few ms: `kij tap --follow` still looks live),
     or when TAKEN_MAX copies wait. Writing stops whenever a new copy waits.
 
+    Records leave in the order taken, except that a message whose parent is not
+    recorded yet holds itself and everything after it back until the parent comes
+    (it is then written first: see the module's docstring) or hold_s has passed.
+
     It also notices the one message the proxy's lifecycle cares about: a
     shutdown_request on control (after it, the kernel's exit is no death)."""
 
     def __init__(self, writers: list[TraceWriter], key: bytes, scheme: str,
-                 monitor: zmq.Socket | None = None, t0: float | None = None):
+                 monitor: zmq.Socket | None = None, t0: float | None = None, hold_s: float = HOLD_S):
         super().__init__(name="kij-tap-recorder", daemon=True)
         self.writers = writers
         self.key = key
@@ -232,13 +244,15 @@ class Recorder(threading.Thread):
         self.moved = threading.Event()  # set whenever a copy arrived
         self.written = threading.Event()  # set while every copy taken has been written
         self.written.set()
+        self.hold_s = hold_s
+        self.held: list[trace.Record] = []  # decoded, in order, held back behind one that waits for its parent
+        self.recorded: dict[str, None] = {}  # msg_ids decoded so far (the newest REMEMBERED), an ordered set
         self.shutdown_requested = False
 
     def run(self) -> None:
         try:
             while True:
-                quiet_ms = None if not self.taken else WRITE_AFTER_QUIET_S * 1000
-                if self.monitor.poll(quiet_ms):  # blocks in zmq, GIL released
+                if self.monitor.poll(self._wait_ms()):  # blocks in zmq, GIL released
                     self._take(self.monitor.recv_multipart())
                     if len(self.taken) < TAKEN_MAX:
                         continue
@@ -248,8 +262,21 @@ class Recorder(threading.Thread):
         finally:
             self.monitor.close(linger=0)
             self._write_taken(until_a_copy_waits=False)
+            self.write_held()
             for w in self.writers:
                 w.close()
+
+    def _wait_ms(self) -> float | None:
+        """How long the next poll may block: until the wire has been quiet long enough
+        to write, or until the oldest held message has waited hold_s; else for ever."""
+        if self.taken:
+            return WRITE_AFTER_QUIET_S * 1000
+        if self.held:
+            return max(0.0, (self.held[0].t_ms / 1000 + self.hold_s - self._now()) * 1000)
+        return None
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
 
     def _take(self, copy: list[bytes]) -> None:
         self.written.clear()
@@ -264,10 +291,11 @@ class Recorder(threading.Thread):
                 return  # the wire is busy again: take first, write later
             t, copy = self.taken.popleft()
             self._record(t, copy)
+        self._write_ready()
         for w in self.writers:
             with contextlib.suppress(OSError, ValueError):
                 w.flush()
-        if self.monitor.closed or not self.monitor.poll(0):
+        if not self.held and (self.monitor.closed or not self.monitor.poll(0)):
             self.written.set()  # nothing taken is unwritten, and nothing waits to be taken
 
     def _record(self, t: float, copy: list[bytes]) -> None:
@@ -290,11 +318,52 @@ class Recorder(threading.Thread):
                 return
 
     def _write(self, channel, direction, t, frames, note) -> None:
+        """Decode one copy and put it in line: written at once, unless it (or one
+        before it) waits for a parent (see _in_line)."""
         try:
             record = trace.record_of(sniffed(channel, direction, t, frames, self.key, self.scheme), 0, note=note)
         except Exception as exc:  # noqa: BLE001 — whatever arrived, the relay goes on
             why = f"kij could not decode it ({exc.__class__.__name__})"
             record = trace.undecoded(channel, direction, t, frames, why)
+        self._in_line(record)
+        self._write_ready()
+
+    def _in_line(self, record: trace.Record) -> None:
+        """Append a record to the held ones — or, when held messages name it as their
+        parent (its copy came late), insert it before the first of them, at that one's
+        time, saying so."""
+        if record.msg_id:
+            self.recorded[record.msg_id] = None
+            if len(self.recorded) > REMEMBERED:
+                del self.recorded[next(iter(self.recorded))]
+            caused = next((i for i, r in enumerate(self.held) if r.parent_msg_id == record.msg_id), None)
+            if caused is not None:
+                first = self.held[caused]
+                late = f"its copy reached the recorder {record.t_ms - first.t_ms:.1f} ms after the first message it caused"
+                record.note = "; ".join(filter(None, [record.note, late + " (the relay's thread was held up between"
+                                                      " relaying and copying): t_ms is that message's, when it had"
+                                                      " certainly been relayed"]))
+                record.t_ms = first.t_ms
+                self.held.insert(caused, record)
+                return
+        self.held.append(record)
+
+    def _write_ready(self, every: bool = False) -> None:
+        """Write held records from the first, up to one whose parent is not recorded
+        yet and which has waited less than hold_s (all of them when `every`)."""
+        now = self._now()
+        while self.held:
+            head = self.held[0]
+            waits = head.parent_msg_id and head.parent_msg_id not in self.recorded
+            if waits and not every and now < head.t_ms / 1000 + self.hold_s:
+                return
+            self._write_record(self.held.pop(0))
+
+    def write_held(self) -> None:
+        """The recorder is ending: write whatever is still held, as it is."""
+        self._write_ready(every=True)
+
+    def _write_record(self, record: trace.Record) -> None:
         for w in self.writers:
             try:
                 w.write(record)
