@@ -164,3 +164,24 @@ def test_a_json_run_off_a_terminal_never_imports_rich():
                           "json_printed": bool(out.getvalue().strip())}))
     """)
     assert got == {"json_imported_rich": False, "drawn_imported_view": True, "json_printed": True}
+
+
+@pytest.mark.parametrize("command", ["frames", "view"])
+def test_a_whole_json_command_never_imports_rich(tmp_path, command):
+    """The whole command, not only `show`: `kij frames --json` imported its view (and
+    rich, about 40 ms of CPU) up front, for a notice it might never print."""
+    from kij import trace
+
+    capture = tmp_path / "c.jsonl"
+    trace.save(trace.Capture(messages=[trace.undecoded("hb", "to_kernel", 0.0, [b"ping"], "a test record")]), capture)
+    argv = {"frames": ["frames", "--load", str(capture), "--json"], "view": ["view", str(capture), "--json"]}[command]
+    got = fresh(f"""
+        import contextlib, io, json, sys
+        from kij import cli
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.run({argv!r})
+        print(json.dumps({{"code": code, "rich": sorted(m for m in sys.modules if m.split(".")[0] == "rich")[:3],
+                          "printed": sorted(json.loads(out.getvalue()))[:1]}}))
+    """)
+    assert got["code"] == 0 and got["rich"] == [] and got["printed"], got

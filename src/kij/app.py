@@ -62,9 +62,13 @@ def show(result, as_json: bool, view, render=None) -> None:
     if as_json:
         print_json(result)
     else:
-        if isinstance(view, str):
-            view = importlib.import_module(f"kij.views.{view}")
-        echo((render or view.render)(result))
+        echo((render or view_module(view).render)(result))
+
+
+def view_module(view):
+    """A kij.views module, from its name or itself. By name it is imported only when
+    something is drawn: a --json run then never imports rich (about 40 ms of CPU)."""
+    return importlib.import_module(f"kij.views.{view}") if isinstance(view, str) else view
 
 
 @app.command("repl-diff", cls=Command)
@@ -116,13 +120,13 @@ def frames(
     from kij import trace
     from kij.lessons import frames as lesson
     from kij.lessons.view import write_page
-    from kij.views import frames as view
+    view = "frames"  # imported only when drawn
 
     lesson.check_flags(code=code, existing=existing, save=save, load=load, html=html)
     with shown_if_it_fails(json, view):
         capture = lesson.load(load) if load else lesson.run(
             code=code, kernel_name=kernel, existing=existing, timeout=timeout,
-            tell=lambda text: echo(view.notice(text), stderr=True))
+            tell=lambda text: echo(view_module(view).notice(text), stderr=True))
     if save:
         trace.save(capture, save)
     if html:
@@ -196,11 +200,10 @@ def control(
     """Beside execute: shell is a queue, control is not — interrupt, subshells, the debugger, CurveZMQ."""
     from kij import trace
     from kij.lessons import control as lesson
-    from kij.views import control as view
-    from kij.views import frames as frames_view
+    view = "control"  # imported only when drawn
 
     lesson.check_flags(save=save)
-    with shown_if_it_fails(json, frames_view):  # a fault carries exc.capture
+    with shown_if_it_fails(json, "frames"):  # a fault carries exc.capture
         result = lesson.run()
     if save:
         trace.save(result.capture, save)
@@ -391,11 +394,10 @@ def parallel(
 ) -> None:
     """Engines are kernels: a real ipyparallel cluster, its registration, apply_request on the wire, one engine bound."""
     from kij.lessons import parallel as lesson
-    from kij.views import frames as frames_view
     from kij.views import parallel as view
 
     lesson.check_flags(engines, profile, profile_dir, save)
-    with shown_if_it_fails(json, frames_view), spinner(view.progress("starting …")) as status:
+    with shown_if_it_fails(json, "frames"), spinner(view.progress("starting …")) as status:
         result = lesson.run(engines, profile, profile_dir, timeout=timeout,
                             progress=lambda text: status.update(view.progress(text)),
                             tell=lambda text: echo(view.notice(text), stderr=True))
@@ -423,13 +425,12 @@ def server(
 ) -> None:
     """The server between browser and kernel: a cell over the websocket, signed by jupyter_server, and who owns the notebook."""
     from kij.lessons import server as lesson
-    from kij.views import frames as frames_view
-    from kij.views import server as view
+    view = "server"  # imported only when drawn
 
     lesson.check_flags(url, token, kernel, save)
-    with shown_if_it_fails(json, frames_view), spinner("starting jupyter_server …" if not url else "attaching …"):
+    with shown_if_it_fails(json, "frames"), spinner("starting jupyter_server …" if not url else "attaching …"):
         result = lesson.run(timeout=timeout, url=url, token=token, kernel=kernel,
-                            tell=lambda text: echo(view.notice(text), stderr=True))
+                            tell=lambda text: echo(view_module(view).notice(text), stderr=True))
     if save:
         lesson.save(result, save)
     show(result, json, view)
@@ -472,7 +473,6 @@ def view(
 ) -> None:
     """The wire as a picture: any capture drawn as a self-contained HTML sequence diagram."""
     from kij.lessons import view as lesson
-    from kij.views import view as view_
 
     lesson.check_flags(capture, output)
-    show(lesson.run(capture, output, large=large, open_it=open_it), json, view_)
+    show(lesson.run(capture, output, large=large, open_it=open_it), json, "view")  # imported only when drawn
