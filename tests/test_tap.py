@@ -568,38 +568,6 @@ def test_a_writer_taking_a_trace_up_goes_on_from_its_last_record(tmp_path):
     assert [c["from_seq"] for c in cap.tap["continued_by"]] == [3]
 
 
-def test_the_recorder_writes_every_copy_in_order_past_its_backlog_limit(tmp_path):
-    """Copies are taken at once and written when the wire is quiet or TAKEN_MAX wait:
-    a burst bigger than that still ends up complete, in wire order, with times that
-    never go backwards."""
-    import zmq
-
-    from kij.tap import TAKEN_MAX
-
-    n = TAKEN_MAX * 2 + 500
-    path = tmp_path / "t.jsonl"
-    writer = TraceWriter(path, {"format": trace.FORMAT, "tap": {"started": 0.0}})
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.bind("inproc://recorder-test")
-    push = context.socket(zmq.PUSH)
-    push.connect("inproc://recorder-test")
-    recorder = Recorder([writer], b"secret-key", "hmac-sha256", pull)
-    recorder.start()
-    try:
-        for i in range(n):
-            push.send_multipart([b"hb from_kernel", str(i).encode()])
-        recorder.wait_quiet()
-    finally:
-        push.close(linger=0)
-        context.term()  # the recorder's poll raises ContextTerminated; it writes what it took
-        recorder.join(timeout=30)
-    messages = trace.load(path).messages
-    assert [m.frames[0].data for m in messages] == [str(i).encode() for i in range(n)]
-    times = [m.t_ms for m in messages]
-    assert times == sorted(times)
-
-
 def recorder_on_a_pull(tmp_path, hold_s: float):
     """A Recorder reading a real PULL socket, and the PUSH that plays the devices."""
     import zmq
@@ -616,11 +584,30 @@ def recorder_on_a_pull(tmp_path, hold_s: float):
 
     def end() -> list[trace.Record]:
         push.close(linger=0)
-        context.term()
+        context.term()  # the recorder's poll raises ContextTerminated; it writes what it took
         recorder.join(timeout=30)
         return trace.load(path).messages
 
     return recorder, push, end
+
+
+def test_the_recorder_writes_every_copy_in_order_past_its_backlog_limit(tmp_path):
+    """Copies are taken at once and written when the wire is quiet or TAKEN_MAX wait:
+    a burst bigger than that still ends up complete, in wire order, with times that
+    never go backwards."""
+    from kij.tap import HOLD_S, TAKEN_MAX
+
+    n = TAKEN_MAX * 2 + 500
+    recorder, push, end = recorder_on_a_pull(tmp_path, hold_s=HOLD_S)
+    try:
+        for i in range(n):
+            push.send_multipart([b"hb from_kernel", str(i).encode()])
+        recorder.wait_quiet()
+    finally:
+        messages = end()
+    assert [m.frames[0].data for m in messages] == [str(i).encode() for i in range(n)]
+    times = [m.t_ms for m in messages]
+    assert times == sorted(times)
 
 
 def signed(session, msg_type: str, parent: dict | None = None) -> tuple[dict, list[bytes]]:
